@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from mlregistry.api.deps import DbSession
+
+router = APIRouter(tags=["Health"])
+
+
+@router.get("/healthz", summary="The process is alive (no auth)")
+async def healthz() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz", summary="The database is reachable (no auth)")
+async def readyz(session: DbSession) -> JSONResponse:
+    try:
+        await session.execute(text("SELECT 1"))
+    except Exception as exc:  # any database failure means "not ready", never a 500
+        return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+    return JSONResponse({"status": "ok"})

@@ -1,0 +1,138 @@
+"""Models and model versions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
+from mlregistry.api.docs import ERROR_RESPONSES
+from mlregistry.api.paging import PageParams, data_response, empty_response, list_response, split_repeated
+from mlregistry.schemas.common import DataEnvelope, EmptyResponse, LenientInt, ListEnvelope
+from mlregistry.schemas.resources import ApplyModelVersionRequest, ApplyModelVersionTagsRequest, Model, ModelVersion
+from mlregistry.services import versions
+from mlregistry.services.families import MODEL
+from mlregistry.services.versions import EntityQuery, VersionQuery
+
+router = APIRouter(responses=ERROR_RESPONSES)
+
+
+def parse_steps(values: list[str] | None) -> list[int]:
+    """Steps arrive as `1`, `1.0` or `2.5`; only integral values can match a stored step."""
+    steps: list[int] = []
+    for value in split_repeated(values):
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if number.is_integer():
+            steps.append(int(number))
+    return steps
+
+
+@router.get("/models", tags=["Models"], response_model=ListEnvelope[Model], summary="List models")
+async def list_models(
+    session: DbSession,
+    settings: AppSettings,
+    caller: CurrentCaller,
+    page: PageParams,
+    fqn: Annotated[str | None, Query(description="Exact model FQN `model:{tenant}/{ml_repo}/{name}`")] = None,
+    ml_repo_id: Annotated[str | None, Query()] = None,
+    name: Annotated[str | None, Query(description="Exact model name")] = None,
+    run_id: Annotated[str | None, Query(description="Models with a version logged by this run")] = None,
+    include_empty_models: Annotated[bool, Query(description="Include models without versions")] = True,
+) -> JSONResponse:
+    query = EntityQuery(fqn=fqn, ml_repo_id=ml_repo_id, name=name, run_id=run_id, include_empty=include_empty_models)
+    items, total = await versions.list_entities(
+        session, settings, caller, MODEL, query, offset=page.offset, limit=page.limit
+    )
+    return list_response(items, total, page)
+
+
+@router.get("/models/{id}", tags=["Models"], response_model=DataEnvelope[Model], summary="Get a model")
+async def get_model(id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller) -> JSONResponse:
+    return data_response(await versions.get_entity(session, settings, caller, MODEL, id))
+
+
+@router.delete("/models/{id}", tags=["Models"], response_model=EmptyResponse, summary="Delete a model and its versions")
+async def delete_model(id: str, session: DbSession, caller: CurrentCaller) -> JSONResponse:
+    await versions.delete_entity(session, caller, MODEL, id)
+    await session.commit()
+    return empty_response()
+
+
+@router.put(
+    "/model-versions",
+    tags=["Model versions"],
+    response_model=DataEnvelope[ModelVersion],
+    summary="Create a model version, or update the version the manifest names",
+)
+async def apply_model_version(
+    body: ApplyModelVersionRequest, session: DbSession, settings: AppSettings, caller: CurrentCaller
+) -> JSONResponse:
+    result = await versions.apply_version(session, settings, caller, MODEL, body.manifest)
+    await session.commit()
+    return data_response(result)
+
+
+@router.get(
+    "/model-versions", tags=["Model versions"], response_model=ListEnvelope[ModelVersion], summary="List model versions"
+)
+async def list_model_versions(
+    session: DbSession,
+    settings: AppSettings,
+    caller: CurrentCaller,
+    page: PageParams,
+    tag: Annotated[str | None, Query()] = None,
+    fqn: Annotated[str | None, Query(description="Exact version FQN `model:{tenant}/{ml_repo}/{name}:{version}`")] = None,
+    model_id: Annotated[str | None, Query()] = None,
+    ml_repo_id: Annotated[str | None, Query()] = None,
+    name: Annotated[str | None, Query(description="Exact model name")] = None,
+    version: Annotated[LenientInt | None, Query()] = None,
+    run_ids: Annotated[list[str] | None, Query(description="Repeated key or comma-separated")] = None,
+    run_steps: Annotated[list[str] | None, Query(description="Repeated key or comma-separated")] = None,
+    include_internal_metadata: Annotated[bool, Query(description="Metadata is always returned unchanged")] = False,
+) -> JSONResponse:
+    query = VersionQuery(
+        fqn=fqn,
+        entity_id=model_id,
+        ml_repo_id=ml_repo_id,
+        name=name,
+        version=version,
+        tag=tag,
+        run_ids=split_repeated(run_ids),
+        run_steps=parse_steps(run_steps),
+    )
+    items, total = await versions.list_versions(
+        session, settings, caller, MODEL, query, offset=page.offset, limit=page.limit
+    )
+    return list_response(items, total, page)
+
+
+@router.put(
+    "/model-versions/tags", tags=["Model versions"], response_model=EmptyResponse, summary="Set a version's tags"
+)
+async def apply_model_version_tags(
+    body: ApplyModelVersionTagsRequest, session: DbSession, caller: CurrentCaller
+) -> JSONResponse:
+    await versions.apply_tags(session, caller, MODEL, body.model_version_id, body.tags, force=body.force)
+    await session.commit()
+    return empty_response()
+
+
+@router.get(
+    "/model-versions/{id}", tags=["Model versions"], response_model=DataEnvelope[ModelVersion], summary="Get a model version"
+)
+async def get_model_version(id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller) -> JSONResponse:
+    return data_response(await versions.get_version(session, settings, caller, MODEL, id))
+
+
+@router.delete(
+    "/model-versions/{id}", tags=["Model versions"], response_model=EmptyResponse, summary="Delete a model version"
+)
+async def delete_model_version(id: str, session: DbSession, caller: CurrentCaller) -> JSONResponse:
+    await versions.delete_version(session, caller, MODEL, id)
+    await session.commit()
+    return empty_response()

@@ -1,0 +1,51 @@
+"""The application factory. Nothing happens at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from mlregistry import __version__
+from mlregistry.api import health, ml_repos, models, platform
+from mlregistry.api.errors import install_error_handlers
+from mlregistry.repositories.database import create_database
+from mlregistry.settings import Settings, load_settings
+
+API_PREFIXES = ("/api/ml/v1", "/api/svc/v1")
+REGISTRY_ROUTERS = (platform.router, ml_repos.router, models.router)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    database = create_database(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await database.dispose()
+
+    app = FastAPI(
+        title="mlregistry",
+        version=__version__,
+        description="Self-hosted ML registry control plane that speaks TrueFoundry's ML API. "
+        "Every route is served under both `/api/ml/v1` and `/api/svc/v1`.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for prefix in API_PREFIXES:
+        for router in REGISTRY_ROUTERS:
+            # The second prefix serves the same operations; keep the OpenAPI page to one copy.
+            app.include_router(router, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Entry point for `uvicorn --factory` (each worker process builds its own app)."""
+    return create_app()

@@ -1,0 +1,1 @@
+"""Bearer-token parsing and verification, subjects, and the FastAPI dependencies that use them."""

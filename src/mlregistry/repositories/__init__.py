@@ -1,0 +1,1 @@
+"""SQLAlchemy queries, one module per aggregate. No business rules here."""

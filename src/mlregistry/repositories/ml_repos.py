@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlregistry.orm import MlRepo
+from mlregistry.repositories.access import RepoAccess, RepoScope
+
+
+async def _access(session: AsyncSession, scope: RepoScope, condition: Any) -> RepoAccess | None:
+    row = (await session.execute(select(MlRepo, scope.rank_column(MlRepo.id)).where(condition))).first()
+    return RepoAccess(repo=row[0], collaborator_rank=int(row[1] or 0)) if row else None
+
+
+async def get_by_id(session: AsyncSession, scope: RepoScope, ml_repo_id: int) -> RepoAccess | None:
+    return await _access(session, scope, MlRepo.id == ml_repo_id)
+
+
+async def get_by_name(session: AsyncSession, scope: RepoScope, name: str) -> RepoAccess | None:
+    return await _access(session, scope, MlRepo.name == name)
+
+
+async def list_page(
+    session: AsyncSession, scope: RepoScope, *, name: str | None, offset: int, limit: int
+) -> tuple[list[MlRepo], int]:
+    conditions = []
+    if name is not None:
+        conditions.append(MlRepo.name == name)
+    scoped = scope.clause(MlRepo.id)
+    if scoped is not None:
+        conditions.append(scoped)
+    page = await session.scalars(
+        select(MlRepo).where(*conditions).order_by(MlRepo.id.desc()).offset(offset).limit(limit)
+    )
+    total = await session.scalar(select(func.count()).select_from(MlRepo).where(*conditions))
+    return list(page), int(total or 0)
+
+
+async def add(session: AsyncSession, repo: MlRepo) -> MlRepo:
+    session.add(repo)
+    await session.flush()
+    return repo
+
+
+async def delete_by_id(session: AsyncSession, ml_repo_id: int) -> None:
+    await session.execute(delete(MlRepo).where(MlRepo.id == ml_repo_id))

@@ -1,0 +1,310 @@
+"""Entities (models, artifacts, prompts) and their versions: one set of queries for every family."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from mlregistry.orm import Entity, EntityVersion, MlRepo, VersionTag
+from mlregistry.repositories.access import RepoAccess, RepoScope
+
+STATE_STAGED = "STAGED"
+STATE_FINALIZED = "FINALIZED"
+STATE_FAILED = "FAILED"
+
+
+@dataclass
+class VersionRow:
+    version: EntityVersion
+    entity_name: str
+    access: RepoAccess
+
+    @property
+    def ml_repo_name(self) -> str:
+        return self.access.repo.name
+
+
+@dataclass
+class EntityRow:
+    entity: Entity
+    access: RepoAccess
+    latest: EntityVersion | None
+
+    @property
+    def ml_repo_name(self) -> str:
+        return self.access.repo.name
+
+
+@dataclass
+class VersionFilters:
+    family: str
+    entity_id: str | None = None
+    ml_repo_id: int | None = None
+    ml_repo_name: str | None = None
+    name: str | None = None
+    version: int | None = None
+    tag: str | None = None
+    run_ids: Sequence[str] = field(default_factory=list)
+    run_steps: Sequence[int] = field(default_factory=list)
+
+
+@dataclass
+class EntityFilters:
+    family: str
+    ml_repo_id: int | None = None
+    ml_repo_name: str | None = None
+    name: str | None = None
+    run_id: str | None = None
+    include_empty: bool = True
+
+
+def _insert(session: AsyncSession) -> Any:
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
+async def upsert_entity(
+    session: AsyncSession,
+    *,
+    entity_id: str,
+    ml_repo_id: int,
+    family: str,
+    name: str,
+    created_by_subject: dict[str, Any],
+    now: datetime,
+) -> str:
+    """Create the entity if missing; return its id either way. One statement, safe under concurrency."""
+    insert = _insert(session)
+    statement = (
+        insert(Entity)
+        .values(
+            id=entity_id,
+            ml_repo_id=ml_repo_id,
+            family=family,
+            name=name,
+            last_version_number=0,
+            created_by_subject=created_by_subject,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_update(index_elements=["ml_repo_id", "family", "name"], set_={"updated_at": now})
+        .returning(Entity.id)
+    )
+    return str((await session.execute(statement)).scalar_one())
+
+
+async def allocate_next_version(session: AsyncSession, entity_id: str, version_id: str, now: datetime) -> int:
+    """Take the entity's next number and make `version_id` its latest, without reading other versions.
+
+    The row update is atomic (and row-locked on Postgres until commit), so concurrent writers on any
+    number of processes get distinct consecutive numbers; a rolled-back writer takes its number back.
+    """
+    statement = (
+        update(Entity)
+        .where(Entity.id == entity_id)
+        .values(
+            last_version_number=Entity.last_version_number + 1,
+            latest_version_id=version_id,
+            updated_at=now,
+        )
+        .returning(Entity.last_version_number)
+    )
+    return int((await session.execute(statement)).scalar_one())
+
+
+async def refresh_latest_version(session: AsyncSession, entity_id: str) -> None:
+    """After a delete: point the entity at its highest remaining finalized version (one indexed lookup)."""
+    newest = (
+        select(EntityVersion.id)
+        .where(EntityVersion.entity_id == entity_id, EntityVersion.state == STATE_FINALIZED)
+        .order_by(EntityVersion.version.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    await session.execute(update(Entity).where(Entity.id == entity_id).values(latest_version_id=newest))
+
+
+async def get_entity_row(session: AsyncSession, scope: RepoScope, entity_id: str, family: str) -> EntityRow | None:
+    rows = await _entity_rows(
+        session, _entity_select(scope).where(Entity.id == entity_id, Entity.family == family)
+    )
+    return rows[0] if rows else None
+
+
+async def find_entity(session: AsyncSession, ml_repo_id: int, family: str, name: str) -> Entity | None:
+    return await session.scalar(
+        select(Entity).where(Entity.ml_repo_id == ml_repo_id, Entity.family == family, Entity.name == name)
+    )
+
+
+def _entity_select(scope: RepoScope) -> Select[Any]:
+    latest = aliased(EntityVersion)
+    return (
+        select(Entity, MlRepo, scope.rank_column(MlRepo.id), latest)
+        .join(MlRepo, MlRepo.id == Entity.ml_repo_id)
+        .outerjoin(latest, latest.id == Entity.latest_version_id)
+    )
+
+
+async def _entity_rows(session: AsyncSession, statement: Select[Any]) -> list[EntityRow]:
+    result = await session.execute(statement)
+    return [
+        EntityRow(entity=row[0], access=RepoAccess(repo=row[1], collaborator_rank=int(row[2] or 0)), latest=row[3])
+        for row in result.all()
+    ]
+
+
+def _entity_conditions(filters: EntityFilters, scope: RepoScope) -> list[Any]:
+    conditions: list[Any] = [Entity.family == filters.family]
+    if filters.ml_repo_id is not None:
+        conditions.append(Entity.ml_repo_id == filters.ml_repo_id)
+    if filters.ml_repo_name is not None:
+        conditions.append(Entity.ml_repo_id == select(MlRepo.id).where(MlRepo.name == filters.ml_repo_name).scalar_subquery())
+    if filters.name is not None:
+        conditions.append(Entity.name == filters.name)
+    if filters.run_id is not None:
+        conditions.append(
+            exists().where(
+                EntityVersion.entity_id == Entity.id,
+                EntityVersion.run_id == filters.run_id,
+                EntityVersion.state == STATE_FINALIZED,
+            )
+        )
+    if not filters.include_empty:
+        conditions.append(Entity.latest_version_id.is_not(None))
+    scoped = scope.clause(Entity.ml_repo_id)
+    if scoped is not None:
+        conditions.append(scoped)
+    return conditions
+
+
+async def list_entities(
+    session: AsyncSession, filters: EntityFilters, scope: RepoScope, *, offset: int, limit: int
+) -> tuple[list[EntityRow], int]:
+    conditions = _entity_conditions(filters, scope)
+    page = await _entity_rows(
+        session,
+        _entity_select(scope).where(*conditions).order_by(Entity.created_at.desc(), Entity.id.desc()).offset(offset).limit(limit),
+    )
+    total = await session.scalar(select(func.count()).select_from(Entity).where(*conditions))
+    return page, int(total or 0)
+
+
+def _version_select(scope: RepoScope) -> Select[Any]:
+    return (
+        select(EntityVersion, Entity.name, MlRepo, scope.rank_column(MlRepo.id))
+        .join(Entity, Entity.id == EntityVersion.entity_id)
+        .join(MlRepo, MlRepo.id == EntityVersion.ml_repo_id)
+    )
+
+
+def _version_conditions(filters: VersionFilters, scope: RepoScope) -> list[Any]:
+    conditions: list[Any] = [EntityVersion.family == filters.family, EntityVersion.state == STATE_FINALIZED]
+    if filters.entity_id is not None:
+        conditions.append(EntityVersion.entity_id == filters.entity_id)
+    if filters.ml_repo_id is not None:
+        conditions.append(EntityVersion.ml_repo_id == filters.ml_repo_id)
+    if filters.name is not None or filters.ml_repo_name is not None:
+        entity_conditions = [Entity.family == filters.family]
+        if filters.name is not None:
+            entity_conditions.append(Entity.name == filters.name)
+        if filters.ml_repo_name is not None:
+            entity_conditions.append(
+                Entity.ml_repo_id == select(MlRepo.id).where(MlRepo.name == filters.ml_repo_name).scalar_subquery()
+            )
+        conditions.append(EntityVersion.entity_id.in_(select(Entity.id).where(*entity_conditions)))
+    if filters.version is not None:
+        conditions.append(EntityVersion.version == filters.version)
+    if filters.tag is not None:
+        conditions.append(EntityVersion.id.in_(select(VersionTag.version_id).where(VersionTag.tag == filters.tag)))
+    if filters.run_ids:
+        conditions.append(EntityVersion.run_id.in_(list(filters.run_ids)))
+    if filters.run_steps:
+        conditions.append(EntityVersion.step.in_(list(filters.run_steps)))
+    scoped = scope.clause(EntityVersion.ml_repo_id)
+    if scoped is not None:
+        conditions.append(scoped)
+    return conditions
+
+
+async def list_versions(
+    session: AsyncSession, filters: VersionFilters, scope: RepoScope, *, offset: int, limit: int
+) -> tuple[list[VersionRow], int]:
+    conditions = _version_conditions(filters, scope)
+    single_entity = filters.entity_id is not None or (
+        filters.name is not None and (filters.ml_repo_id is not None or filters.ml_repo_name is not None)
+    )
+    # Newest first: by number within one entity (the index (entity_id, version)), else by creation time.
+    order = (
+        [EntityVersion.version.desc()]
+        if single_entity
+        else [EntityVersion.created_at.desc(), EntityVersion.id.desc()]
+    )
+    result = await session.execute(
+        _version_select(scope).where(*conditions).order_by(*order).offset(offset).limit(limit)
+    )
+    rows = [_version_row(row) for row in result.all()]
+    total = await session.scalar(select(func.count()).select_from(EntityVersion).where(*conditions))
+    return rows, int(total or 0)
+
+
+def _version_row(row: Any) -> VersionRow:
+    return VersionRow(
+        version=row[0], entity_name=row[1], access=RepoAccess(repo=row[2], collaborator_rank=int(row[3] or 0))
+    )
+
+
+async def get_version_row(session: AsyncSession, scope: RepoScope, version_id: str) -> VersionRow | None:
+    row = (await session.execute(_version_select(scope).where(EntityVersion.id == version_id))).first()
+    return _version_row(row) if row else None
+
+
+async def find_version(session: AsyncSession, entity_id: str, version: int) -> EntityVersion | None:
+    return await session.scalar(
+        select(EntityVersion).where(EntityVersion.entity_id == entity_id, EntityVersion.version == version)
+    )
+
+
+async def find_version_by_storage_root(session: AsyncSession, storage_root: str) -> EntityVersion | None:
+    return await session.scalar(select(EntityVersion).where(EntityVersion.storage_root == storage_root))
+
+
+async def add_version(session: AsyncSession, version: EntityVersion) -> None:
+    session.add(version)
+    await session.flush()
+
+
+async def delete_version(session: AsyncSession, version_id: str) -> None:
+    await session.execute(delete(EntityVersion).where(EntityVersion.id == version_id))
+
+
+async def delete_entity(session: AsyncSession, entity_id: str) -> None:
+    await session.execute(delete(Entity).where(Entity.id == entity_id))
+
+
+async def tag_holders(session: AsyncSession, entity_id: str, tags: Sequence[str]) -> dict[str, str]:
+    """tag -> id of the version of this entity that holds it."""
+    rows = await session.execute(
+        select(VersionTag.tag, VersionTag.version_id).where(VersionTag.entity_id == entity_id, VersionTag.tag.in_(list(tags)))
+    )
+    return {tag: version_id for tag, version_id in rows.all()}
+
+
+async def versions_by_ids(session: AsyncSession, version_ids: Sequence[str]) -> list[EntityVersion]:
+    return list(await session.scalars(select(EntityVersion).where(EntityVersion.id.in_(list(version_ids)))))
+
+
+async def set_version_tags(session: AsyncSession, entity_id: str, version_id: str, tags: Sequence[str]) -> None:
+    """Make `tags` exactly the tags of `version_id` (callers have already released them elsewhere)."""
+    await session.execute(delete(VersionTag).where(VersionTag.version_id == version_id))
+    await session.execute(
+        delete(VersionTag).where(and_(VersionTag.entity_id == entity_id, VersionTag.tag.in_(list(tags))))
+    )
+    session.add_all(VersionTag(entity_id=entity_id, tag=tag, version_id=version_id) for tag in tags)
+    await session.flush()

@@ -1,0 +1,1 @@
+"""Pydantic wire types. No ORM here."""

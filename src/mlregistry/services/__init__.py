@@ -1,0 +1,1 @@
+"""The rules of the registry. No HTTP and no FastAPI types here."""

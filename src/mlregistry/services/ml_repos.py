@@ -1,0 +1,120 @@
+"""ML repos: apply (create or update), read, list and delete, with their collaborators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlregistry.auth.subject import Caller
+from mlregistry.orm import MlRepo
+from mlregistry.orm.base import utcnow
+from mlregistry.repositories import access as access_repo
+from mlregistry.repositories import ml_repos as repo_queries
+from mlregistry.schemas.manifests import MlRepoManifest, manifest_to_wire
+from mlregistry.services.access import Role, authorize, repo_scope, role_on_repo
+from mlregistry.services.errors import Conflict, Invalid
+from mlregistry.services.presenters import ml_repo_to_wire
+from mlregistry.settings import Settings
+
+
+def _not_found(reference: object) -> str:
+    return f"ML repo '{reference}' not found"
+
+
+def parse_repo_id(ml_repo_id: str) -> int | None:
+    """ML repo ids are canonical decimal strings; anything else names no repo."""
+    if not ml_repo_id.isdigit() or str(int(ml_repo_id)) != ml_repo_id:
+        return None
+    return int(ml_repo_id)
+
+
+async def readable_repo(
+    session: AsyncSession, caller: Caller, ml_repo_id: str, needed: Role = Role.VIEWER
+) -> MlRepo:
+    parsed = parse_repo_id(ml_repo_id)
+    found = await repo_queries.get_by_id(session, repo_scope(caller), parsed) if parsed is not None else None
+    return authorize(caller, found, needed, not_found=_not_found(ml_repo_id))
+
+
+async def repo_by_name(session: AsyncSession, caller: Caller, name: str, needed: Role) -> MlRepo:
+    found = await repo_queries.get_by_name(session, repo_scope(caller), name)
+    return authorize(caller, found, needed, not_found=_not_found(name))
+
+
+def _collaborator_roles(manifest: MlRepoManifest) -> dict[str, str]:
+    roles: dict[str, str] = {}
+    for collaborator in manifest.collaborators or []:
+        kind, _, reference = collaborator.subject.partition(":")
+        principal = f"{kind}:{reference.lower()}" if kind == "user" else collaborator.subject
+        if principal in roles and roles[principal] != collaborator.role_id:
+            raise Invalid.field(
+                ["manifest", "collaborators"], f"subject '{collaborator.subject}' is listed with two roles"
+            )
+        roles[principal] = collaborator.role_id
+    return roles
+
+
+async def apply_ml_repo(
+    session: AsyncSession, settings: Settings, caller: Caller, manifest: MlRepoManifest, *, dry_run: bool
+) -> dict[str, Any]:
+    roles = _collaborator_roles(manifest)
+    wire_manifest = manifest_to_wire(manifest)
+    account_id = manifest.ownedBy.account if manifest.ownedBy else settings.tenant_name
+    existing = await repo_queries.get_by_name(session, repo_scope(caller), manifest.name)
+    now = utcnow()
+    if existing is None:
+        repo = MlRepo(
+            name=manifest.name,
+            storage_integration_fqn=manifest.storage_integration_fqn,
+            account_id=account_id,
+            manifest=wire_manifest,
+            created_by_subject=caller.as_subject(),
+            created_by_subject_id=caller.subject_id,
+            created_at=now,
+            updated_at=now,
+        )
+        if dry_run:
+            repo.id = 0
+            return ml_repo_to_wire(repo, settings.tenant_name)
+        try:
+            await repo_queries.add(session, repo)
+        except IntegrityError as exc:
+            raise Conflict(f"An ML repo named '{manifest.name}' already exists") from exc
+    else:
+        if role_on_repo(caller, existing) < Role.VIEWER:
+            raise Conflict(f"The ML repo name '{manifest.name}' is already taken")
+        repo = authorize(caller, existing, Role.ADMIN, not_found=_not_found(manifest.name))
+        if repo.storage_integration_fqn != manifest.storage_integration_fqn:
+            raise Invalid.field(
+                ["manifest", "storage_integration_fqn"],
+                "cannot change on an existing ML repo "
+                f"(it is '{repo.storage_integration_fqn}')",
+            )
+        if dry_run:
+            preview = ml_repo_to_wire(repo, settings.tenant_name)
+            preview.update(manifest=wire_manifest, account_id=account_id)
+            return preview
+        repo.manifest = wire_manifest
+        repo.account_id = account_id
+        repo.updated_at = now
+    await access_repo.replace_collaborators(session, repo.id, roles)
+    return ml_repo_to_wire(repo, settings.tenant_name)
+
+
+async def get_ml_repo(session: AsyncSession, settings: Settings, caller: Caller, ml_repo_id: str) -> dict[str, Any]:
+    return ml_repo_to_wire(await readable_repo(session, caller, ml_repo_id), settings.tenant_name)
+
+
+async def list_ml_repos(
+    session: AsyncSession, settings: Settings, caller: Caller, *, name: str | None, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    repos, total = await repo_queries.list_page(session, repo_scope(caller), name=name, offset=offset, limit=limit)
+    return [ml_repo_to_wire(repo, settings.tenant_name) for repo in repos], total
+
+
+async def delete_ml_repo(session: AsyncSession, caller: Caller, ml_repo_id: str) -> None:
+    repo = await readable_repo(session, caller, ml_repo_id, Role.ADMIN)
+    await repo_queries.delete_by_id(session, repo.id)
+

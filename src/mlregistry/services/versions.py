@@ -1,0 +1,339 @@
+"""The one version engine: numbering, apply, tags, aliases, listing and deletes for every family.
+
+Models, artifacts and prompts differ only in their `Family` (manifest type, FQN prefix, wire
+fields); everything here is written once for all of them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlregistry.auth.subject import Caller
+from mlregistry.orm import EntityVersion
+from mlregistry.orm.base import utcnow
+from mlregistry.repositories import versions as queries
+from mlregistry.repositories.versions import STATE_FINALIZED, STATE_STAGED, EntityFilters, VersionFilters, VersionRow
+from mlregistry.schemas.manifests import manifest_to_wire
+from mlregistry.services.access import Role, authorize, repo_scope
+from mlregistry.services.errors import Conflict, Invalid, NotFound
+from mlregistry.services.families import Family
+from mlregistry.services.fqn import parse_fqn
+from mlregistry.services.ml_repos import parse_repo_id, repo_by_name
+from mlregistry.services.presenters import entity_to_wire, version_to_wire
+from mlregistry.settings import Settings
+
+
+@dataclass
+class VersionQuery:
+    """List filters as the API receives them (strings, before resolution)."""
+
+    fqn: str | None = None
+    entity_id: str | None = None
+    ml_repo_id: str | None = None
+    name: str | None = None
+    version: int | None = None
+    tag: str | None = None
+    run_ids: list[str] = field(default_factory=list)
+    run_steps: list[int] = field(default_factory=list)
+
+
+@dataclass
+class EntityQuery:
+    fqn: str | None = None
+    ml_repo_id: str | None = None
+    name: str | None = None
+    run_id: str | None = None
+    include_empty: bool = True
+
+
+def _version_not_found(family: Family, version_id: str) -> NotFound:
+    return NotFound(f"{family.label} version '{version_id}' not found")
+
+
+def _entity_not_found(family: Family, entity_id: str) -> NotFound:
+    return NotFound(f"{family.label} '{entity_id}' not found")
+
+
+def _alias_conflict(family: Family, name: str, alias: str | None, exc: IntegrityError) -> Conflict:
+    if alias is not None and "version_alias" in str(exc.orig):
+        return Conflict(f"version_alias '{alias}' is already used by another version of {family.label.lower()} '{name}'")
+    return Conflict(f"Conflicting write on {family.label.lower()} '{name}', try again")
+
+
+async def apply_version(
+    session: AsyncSession, settings: Settings, caller: Caller, family: Family, manifest: BaseModel
+) -> dict[str, Any]:
+    """Create the next version of an entity (creating the entity if needed), or update a named one."""
+    name: str = manifest.name  # type: ignore[attr-defined]
+    repo = await repo_by_name(session, caller, manifest.ml_repo, Role.EDITOR)  # type: ignore[attr-defined]
+    wire = manifest_to_wire(manifest)
+    alias: str | None = getattr(manifest, "version_alias", None)
+    now = utcnow()
+    number: int | None = getattr(manifest, "version", None)
+    if number is not None:
+        return await _update_version(session, settings, caller, family, repo.id, name, number, wire, alias)
+
+    staged = await _staged_version_for(session, family, repo.id, wire)
+    if staged is not None and staged.state == STATE_FINALIZED:
+        # A replay of an apply that already committed this staged version: answer the same version.
+        return await _present_version(session, settings, caller, family, staged.id)
+    entity_id = (
+        staged.entity_id
+        if staged is not None
+        else await queries.upsert_entity(
+            session,
+            entity_id=str(uuid.uuid4()),
+            ml_repo_id=repo.id,
+            family=family.name,
+            name=name,
+            created_by_subject=caller.as_subject(),
+            now=now,
+        )
+    )
+    version_id = staged.id if staged is not None else str(uuid.uuid4())
+    number = await queries.allocate_next_version(session, entity_id, version_id, now)
+    wire["version"] = number
+    created_at = utcnow()  # taken after the allocation so that creation order follows numbering
+    try:
+        if staged is not None:
+            staged.version = number
+            staged.state = STATE_FINALIZED
+            staged.manifest = wire
+            staged.version_alias = alias
+            staged.run_id = wire.get("run_id")
+            staged.step = int(wire.get("step") or 0)
+            staged.created_at = created_at
+            staged.updated_at = created_at
+            await session.flush()
+        else:
+            await queries.add_version(
+                session,
+                EntityVersion(
+                    id=version_id,
+                    entity_id=entity_id,
+                    ml_repo_id=repo.id,
+                    family=family.name,
+                    version=number,
+                    state=STATE_FINALIZED,
+                    manifest=wire,
+                    version_alias=alias,
+                    run_id=wire.get("run_id"),
+                    step=int(wire.get("step") or 0),
+                    storage_root=_source_uri(wire),
+                    tags=[],
+                    metrics=[],
+                    created_by_subject=caller.as_subject(),
+                    created_at=created_at,
+                    updated_at=created_at,
+                ),
+            )
+    except IntegrityError as exc:
+        raise _alias_conflict(family, name, alias, exc) from exc
+    return await _present_version(session, settings, caller, family, version_id)
+
+
+def _source_uri(wire: dict[str, Any]) -> str | None:
+    source = wire.get("source") or {}
+    uri = source.get("uri")
+    return uri if isinstance(uri, str) else None
+
+
+async def _staged_version_for(
+    session: AsyncSession, family: Family, ml_repo_id: int, wire: dict[str, Any]
+) -> EntityVersion | None:
+    """The staged version whose storage root this apply names as a TrueFoundry-managed source."""
+    source = wire.get("source") or {}
+    uri = source.get("uri")
+    if source.get("type") != "truefoundry" or not isinstance(uri, str):
+        return None
+    version = await queries.find_version_by_storage_root(session, uri)
+    if version is None or version.state not in (STATE_STAGED, STATE_FINALIZED):
+        return None
+    if version.family != family.name or version.ml_repo_id != ml_repo_id:
+        raise Invalid.field(
+            ["manifest", "source", "uri"], "belongs to a staged version of another entity or ML repo"
+        )
+    return version
+
+
+async def _update_version(
+    session: AsyncSession,
+    settings: Settings,
+    caller: Caller,
+    family: Family,
+    ml_repo_id: int,
+    name: str,
+    number: int,
+    wire: dict[str, Any],
+    alias: str | None,
+) -> dict[str, Any]:
+    entity = await queries.find_entity(session, ml_repo_id, family.name, name)
+    version = await queries.find_version(session, entity.id, number) if entity is not None else None
+    if entity is None or version is None or version.state != STATE_FINALIZED:
+        raise NotFound(
+            f"{family.label} '{name}' has no version {number}; omit `version` to create a new version"
+        )
+    if "source" in version.manifest and wire.get("source") != version.manifest.get("source"):
+        raise Invalid.field(["manifest", "source"], "cannot change on an existing version")
+    version.manifest = wire
+    version.version_alias = alias
+    version.updated_at = utcnow()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise _alias_conflict(family, name, alias, exc) from exc
+    return await _present_version(session, settings, caller, family, version.id)
+
+
+async def _present_version(
+    session: AsyncSession, settings: Settings, caller: Caller, family: Family, version_id: str
+) -> dict[str, Any]:
+    row = await queries.get_version_row(session, repo_scope(caller), version_id)
+    if row is None:
+        raise _version_not_found(family, version_id)
+    return version_to_wire(row, family, settings.tenant_name)
+
+
+async def _authorized_version(
+    session: AsyncSession, caller: Caller, family: Family, version_id: str, needed: Role
+) -> VersionRow:
+    row = await queries.get_version_row(session, repo_scope(caller), version_id)
+    if row is None or row.version.family != family.name or row.version.state != STATE_FINALIZED:
+        raise _version_not_found(family, version_id)
+    authorize(caller, row.access, needed, not_found=_version_not_found(family, version_id).message)
+    return row
+
+
+async def get_version(
+    session: AsyncSession, settings: Settings, caller: Caller, family: Family, version_id: str
+) -> dict[str, Any]:
+    row = await _authorized_version(session, caller, family, version_id, Role.VIEWER)
+    return version_to_wire(row, family, settings.tenant_name)
+
+
+async def delete_version(session: AsyncSession, caller: Caller, family: Family, version_id: str) -> None:
+    row = await _authorized_version(session, caller, family, version_id, Role.ADMIN)
+    await queries.delete_version(session, version_id)
+    await queries.refresh_latest_version(session, row.version.entity_id)
+
+
+def _resolve_version_filters(settings: Settings, family: Family, query: VersionQuery) -> VersionFilters | None:
+    """None when a filter can match nothing (an FQN of another tenant or form, a malformed id)."""
+    filters = VersionFilters(
+        family=family.name,
+        entity_id=query.entity_id,
+        name=query.name,
+        version=query.version,
+        tag=query.tag,
+        run_ids=query.run_ids,
+        run_steps=query.run_steps,
+    )
+    if query.ml_repo_id is not None:
+        filters.ml_repo_id = parse_repo_id(query.ml_repo_id)
+        if filters.ml_repo_id is None:
+            return None
+    if query.fqn is not None:
+        parsed = parse_fqn(query.fqn, versioned=True)
+        if parsed is None or parsed.prefix != family.fqn_prefix or parsed.tenant != settings.tenant_name:
+            return None
+        if (filters.name not in (None, parsed.name)) or (filters.version not in (None, parsed.version)):
+            return None
+        filters.name, filters.version, filters.ml_repo_name = parsed.name, parsed.version, parsed.ml_repo
+    return filters
+
+
+async def list_versions(
+    session: AsyncSession,
+    settings: Settings,
+    caller: Caller,
+    family: Family,
+    query: VersionQuery,
+    *,
+    offset: int,
+    limit: int,
+) -> tuple[list[dict[str, Any]], int]:
+    filters = _resolve_version_filters(settings, family, query)
+    if filters is None:
+        return [], 0
+    rows, total = await queries.list_versions(session, filters, repo_scope(caller), offset=offset, limit=limit)
+    return [version_to_wire(row, family, settings.tenant_name) for row in rows], total
+
+
+async def apply_tags(
+    session: AsyncSession, caller: Caller, family: Family, version_id: str, tags: list[str], *, force: bool
+) -> None:
+    """Make `tags` the version's tag set. A tag names one version per entity; `force` moves it here."""
+    for index, tag in enumerate(tags):
+        if not tag or len(tag) > 256 or tag != tag.strip():
+            raise Invalid.field(["tags", index], "a tag is 1-256 characters without surrounding spaces")
+    unique_tags = list(dict.fromkeys(tags))
+    row = await _authorized_version(session, caller, family, version_id, Role.EDITOR)
+    entity_id = row.version.entity_id
+    holders = await queries.tag_holders(session, entity_id, unique_tags)
+    taken = {tag: holder for tag, holder in holders.items() if holder != version_id}
+    if taken and not force:
+        names = ", ".join(sorted(taken))
+        raise Conflict(f"Tags already in use by another version: {names}; pass force=true to move them")
+    for other in await queries.versions_by_ids(session, sorted(set(taken.values()))):
+        other.tags = [tag for tag in other.tags or [] if tag not in taken]
+        other.updated_at = utcnow()
+    row.version.tags = unique_tags
+    row.version.updated_at = utcnow()
+    await queries.set_version_tags(session, entity_id, version_id, unique_tags)
+
+
+# --- entities ----------------------------------------------------------------------------------
+
+
+async def _authorized_entity(
+    session: AsyncSession, caller: Caller, family: Family, entity_id: str, needed: Role
+) -> queries.EntityRow:
+    row = await queries.get_entity_row(session, repo_scope(caller), entity_id, family.name)
+    if row is None:
+        raise _entity_not_found(family, entity_id)
+    authorize(caller, row.access, needed, not_found=_entity_not_found(family, entity_id).message)
+    return row
+
+
+async def get_entity(
+    session: AsyncSession, settings: Settings, caller: Caller, family: Family, entity_id: str
+) -> dict[str, Any]:
+    row = await _authorized_entity(session, caller, family, entity_id, Role.VIEWER)
+    return entity_to_wire(row, family, settings.tenant_name)
+
+
+async def delete_entity(session: AsyncSession, caller: Caller, family: Family, entity_id: str) -> None:
+    await _authorized_entity(session, caller, family, entity_id, Role.ADMIN)
+    await queries.delete_entity(session, entity_id)
+
+
+async def list_entities(
+    session: AsyncSession,
+    settings: Settings,
+    caller: Caller,
+    family: Family,
+    query: EntityQuery,
+    *,
+    offset: int,
+    limit: int,
+) -> tuple[list[dict[str, Any]], int]:
+    filters = EntityFilters(family=family.name, name=query.name, run_id=query.run_id, include_empty=query.include_empty)
+    if query.ml_repo_id is not None:
+        filters.ml_repo_id = parse_repo_id(query.ml_repo_id)
+        if filters.ml_repo_id is None:
+            return [], 0
+    if query.fqn is not None:
+        parsed = parse_fqn(query.fqn, versioned=False)
+        if parsed is None or parsed.prefix != family.fqn_prefix or parsed.tenant != settings.tenant_name:
+            return [], 0
+        if filters.name not in (None, parsed.name):
+            return [], 0
+        filters.name, filters.ml_repo_name = parsed.name, parsed.ml_repo
+    rows, total = await queries.list_entities(session, filters, repo_scope(caller), offset=offset, limit=limit)
+    return [entity_to_wire(row, family, settings.tenant_name) for row in rows], total

@@ -1,0 +1,96 @@
+"""All configuration, read from ``MLREGISTRY_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_KEY_BYTES = 32
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one mlregistry process."""
+
+    model_config = SettingsConfigDict(env_prefix="MLREGISTRY_", extra="ignore")
+
+    env: Literal["development", "production"] = Field(
+        "development", description="`production` refuses to start without an explicit secret key."
+    )
+    data_dir: Path = Field(
+        Path("./mlregistry-data"), description="Directory for the embedded SQLite database and local artifacts."
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy async URL, e.g. `postgresql+asyncpg://user@host/db`. "
+        "Unset: SQLite at `$MLREGISTRY_DATA_DIR/registry.db`.",
+    )
+    db_pool_size: int = Field(10, ge=1, description="Connections kept per worker process (Postgres).")
+    db_max_overflow: int = Field(10, ge=0, description="Extra connections per worker beyond the pool size.")
+    db_pool_timeout: float = Field(30.0, gt=0, description="Seconds to wait for a free pooled connection.")
+    secret_key: SecretStr | None = Field(
+        None,
+        description="HMAC key for issued tokens (HS256). Development without it: a key generated once "
+        "and kept in `$MLREGISTRY_DATA_DIR/secret.key`. Required (>= 32 bytes) in production.",
+    )
+    tenant_name: str = Field(
+        "mlregistry",
+        pattern=r"^[a-z0-9][a-z0-9\-]*$",
+        description="Tenant name: first segment of every FQN and the `tenantName` of tokens.",
+    )
+    bootstrap_token: SecretStr | None = Field(
+        None,
+        description="Token given to the `admin` user created on first start (instead of a generated one).",
+    )
+    token_issuer: str = Field("mlregistry", description="`iss` claim of tokens this server issues.")
+    max_page_size: int = Field(1000, ge=1, description="Largest `limit` a list accepts (422 above it).")
+    default_page_size: int = Field(100, ge=1, description="`limit` of a list request that sends none.")
+
+    @model_validator(mode="after")
+    def _production_needs_secret(self) -> Settings:
+        if self.env == "production":
+            key = self.secret_key.get_secret_value() if self.secret_key else ""
+            if len(key.encode()) < MIN_SECRET_KEY_BYTES:
+                raise ValueError(
+                    "MLREGISTRY_SECRET_KEY must be set to at least 32 bytes when MLREGISTRY_ENV=production"
+                )
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'registry.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The HS256 key: explicit, or (development only) generated once and kept in the data dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        key_file = self.data_dir / "secret.key"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not key_file.exists():
+            # Write aside, then link into place: the link is atomic and fails if another process won.
+            candidate = self.data_dir / f".secret.key.{os.getpid()}.{secrets.token_hex(4)}"
+            candidate.write_text(secrets.token_urlsafe(48))
+            candidate.chmod(0o600)
+            try:
+                os.link(candidate, key_file)
+            except FileExistsError:
+                pass
+            finally:
+                candidate.unlink()
+        return key_file.read_text().strip()
+
+
+def load_settings() -> Settings:
+    return Settings()
