@@ -102,8 +102,8 @@ async def list_model_versions(
         name=name,
         version=version,
         tag=tag,
-        run_ids=split_repeated(run_ids),
-        run_steps=parse_steps(run_steps),
+        run_ids=split_repeated(run_ids) if run_ids is not None else None,
+        run_steps=parse_steps(run_steps) if run_steps is not None else None,
     )
     items, total = await versions.list_versions(
         session, settings, caller, MODEL, query, offset=page.offset, limit=page.limit

@@ -31,4 +31,4 @@ def alembic_config(settings: Settings) -> Config:
 
 def upgrade_to_head(settings: Settings) -> None:
     """Apply every pending revision. Blocking: call it before the event loop starts or in a thread."""
-    command.upgrade(alembic_config(settings), "head")
+    command.upgrade(alembic_config(settings), "heads")

@@ -7,7 +7,7 @@ fields); everything here is written once for all of them.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -39,8 +39,8 @@ class VersionQuery:
     name: str | None = None
     version: int | None = None
     tag: str | None = None
-    run_ids: list[str] = field(default_factory=list)
-    run_steps: list[int] = field(default_factory=list)
+    run_ids: list[str] | None = None  # None: no filter; []: the given values can match nothing
+    run_steps: list[int] | None = None
 
 
 @dataclass
@@ -225,14 +225,16 @@ async def delete_version(session: AsyncSession, caller: Caller, family: Family, 
 
 def _resolve_version_filters(settings: Settings, family: Family, query: VersionQuery) -> VersionFilters | None:
     """None when a filter can match nothing (an FQN of another tenant or form, a malformed id)."""
+    if query.run_ids == [] or query.run_steps == []:
+        return None
     filters = VersionFilters(
         family=family.name,
         entity_id=query.entity_id,
         name=query.name,
         version=query.version,
         tag=query.tag,
-        run_ids=query.run_ids,
-        run_steps=query.run_steps,
+        run_ids=query.run_ids or [],
+        run_steps=query.run_steps or [],
     )
     if query.ml_repo_id is not None:
         filters.ml_repo_id = parse_repo_id(query.ml_repo_id)
