@@ -97,7 +97,9 @@ class LiveServer:
         email = f"{slug}@example.com"
 
         async def work(session: AsyncSession) -> LiveUser:
-            user = await identity.create_user(session, slug=slug, email=email, display_name=slug.title(), is_admin=admin)
+            user = await identity.create_user(
+                session, slug=slug, email=email, display_name=slug.title(), is_admin=admin
+            )
             issued = await identity.issue_token(session, self.settings, user, name=f"{slug}-pat")
             return LiveUser(slug=slug, email=email, token=issued.token, id=user.id)
 

@@ -164,7 +164,12 @@ def test_model_version_filters(server: LiveServer, user: LiveUser) -> None:
         assert ids(fqn=a2["fqn"] + "0") == []
         assert ids(fqn="model:other-tenant/x/alpha:1") == []
         assert set(ids(run_ids=["run-a"])) == {a1["id"], b1["id"]}
-        assert set(client.get(f"{API}/model-versions?run_ids=run-a&run_ids=run-b&ml_repo_id={repo['id']}").json()["data"][i]["id"] for i in range(3)) == {a1["id"], a2["id"], b1["id"]}
+        assert set(
+            client.get(f"{API}/model-versions?run_ids=run-a&run_ids=run-b&ml_repo_id={repo['id']}").json()["data"][i][
+                "id"
+            ]
+            for i in range(3)
+        ) == {a1["id"], a2["id"], b1["id"]}
         assert set(ids(run_ids="run-a,run-b", ml_repo_id=repo["id"])) == {a1["id"], a2["id"], b1["id"]}
         assert set(ids(run_steps=["2.0"], ml_repo_id=repo["id"])) == {a2["id"], b1["id"]}
         assert ids(run_steps=["2.5"], ml_repo_id=repo["id"]) == []
@@ -229,7 +234,9 @@ def test_version_alias_is_unique_per_model(server: LiveServer, user: LiveUser) -
     with server.client(user) as client:
         repo = create_repo(client)["manifest"]["name"]
         apply_model_version(client, repo, "clf", version_alias="v1-prod")
-        clash = client.put(f"{API}/model-versions", json={"manifest": model_manifest(repo, "clf", version_alias="v1-prod")})
+        clash = client.put(
+            f"{API}/model-versions", json={"manifest": model_manifest(repo, "clf", version_alias="v1-prod")}
+        )
         assert clash.status_code == 409
         assert "version_alias" in clash.json()["message"]
         other_model = apply_model_version(client, repo, "other", version_alias="v1-prod")
@@ -280,8 +287,11 @@ def test_missing_manifest_type_is_refused(server: LiveServer, user: LiveUser) ->
     [
         {"type": "transformers", "library_name": "diffusers"},
         {"type": "tensorflow"},
-        {"type": "sklearn", "serialization_format": "joblib",
-         "model_schema": {"infer_method_name": "predict_proba", "inputs": [], "outputs": []}},
+        {
+            "type": "sklearn",
+            "serialization_format": "joblib",
+            "model_schema": {"infer_method_name": "predict_proba", "inputs": [], "outputs": []},
+        },
         {"type": "pytorch"},
         {"type": "keras"},
         {"type": "xgboost", "serialization_format": "json"},
@@ -405,5 +415,7 @@ def test_unknown_routes_and_methods_answer_http_error(server: LiveServer, user: 
         assert missing.status_code == 404 and missing.json()["statusCode"] == 404
         wrong = client.post(f"{API}/models")
         assert wrong.status_code == 405 and wrong.json()["statusCode"] == 405
-        malformed = client.put(f"{API}/model-versions", content=b"{not json", headers={"content-type": "application/json"})
+        malformed = client.put(
+            f"{API}/model-versions", content=b"{not json", headers={"content-type": "application/json"}
+        )
         assert malformed.status_code == 422 and malformed.json()["statusCode"] == 422

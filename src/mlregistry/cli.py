@@ -71,9 +71,7 @@ def serve(
         upgrade_to_head(settings)
     result = _in_transaction(settings, lambda session: identity.bootstrap_admin(session, settings))
     if result.created and result.token:
-        logger.warning(
-            "Created user 'admin'. Its token is shown once; keep it safe:\n%s", result.token
-        )
+        logger.warning("Created user 'admin'. Its token is shown once; keep it safe:\n%s", result.token)
     elif result.created:
         logger.info("Created user 'admin' with the token from MLREGISTRY_BOOTSTRAP_TOKEN")
     uvicorn.run(
@@ -107,7 +105,9 @@ def create_user(
     settings = _settings()
     user = _in_transaction(
         settings,
-        lambda session: identity.create_user(session, slug=slug, email=email, display_name=display_name, is_admin=admin),
+        lambda session: identity.create_user(
+            session, slug=slug, email=email, display_name=display_name, is_admin=admin
+        ),
     )
     typer.echo(f"Created user {user.slug} ({user.id})")
 

@@ -17,7 +17,9 @@ from mlregistry.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-bearer_scheme = HTTPBearer(auto_error=False, description="A token issued by mlregistry (`mlregistry admin create-token`).")
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="A token issued by mlregistry (`mlregistry admin create-token`)."
+)
 
 
 def get_settings(request: Request) -> Settings:

@@ -11,7 +11,12 @@ from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.api.paging import PageParams, data_response, empty_response, list_response, split_repeated
 from mlregistry.schemas.common import DataEnvelope, EmptyResponse, LenientInt, ListEnvelope
-from mlregistry.schemas.resources import ApplyModelVersionRequest, ApplyModelVersionTagsRequest, Model, ModelVersion
+from mlregistry.schemas.resources import (
+    ApplyModelVersionRequest,
+    ApplyModelVersionTagsRequest,
+    Model,
+    ModelVersion,
+)
 from mlregistry.services import versions
 from mlregistry.services.families import MODEL
 from mlregistry.services.versions import EntityQuery, VersionQuery
@@ -86,7 +91,9 @@ async def list_model_versions(
     caller: CurrentCaller,
     page: PageParams,
     tag: Annotated[str | None, Query()] = None,
-    fqn: Annotated[str | None, Query(description="Exact version FQN `model:{tenant}/{ml_repo}/{name}:{version}`")] = None,
+    fqn: Annotated[
+        str | None, Query(description="Exact version FQN `model:{tenant}/{ml_repo}/{name}:{version}`")
+    ] = None,
     model_id: Annotated[str | None, Query()] = None,
     ml_repo_id: Annotated[str | None, Query()] = None,
     name: Annotated[str | None, Query(description="Exact model name")] = None,
@@ -123,7 +130,10 @@ async def apply_model_version_tags(
 
 
 @router.get(
-    "/model-versions/{id}", tags=["Model versions"], response_model=DataEnvelope[ModelVersion], summary="Get a model version"
+    "/model-versions/{id}",
+    tags=["Model versions"],
+    response_model=DataEnvelope[ModelVersion],
+    summary="Get a model version",
 )
 async def get_model_version(id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller) -> JSONResponse:
     return data_response(await versions.get_version(session, settings, caller, MODEL, id))

@@ -129,6 +129,4 @@ class VersionTag(Base):
 
     entity_id: Mapped[str] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(256), primary_key=True, index=True)
-    version_id: Mapped[str] = mapped_column(
-        ForeignKey("entity_versions.id", ondelete="CASCADE"), index=True
-    )
+    version_id: Mapped[str] = mapped_column(ForeignKey("entity_versions.id", ondelete="CASCADE"), index=True)

@@ -21,7 +21,9 @@ async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
 
 
 async def token_with_user_by_jti(session: AsyncSession, jti: str) -> tuple[Token, User] | None:
-    row = (await session.execute(select(Token, User).join(User, Token.user_id == User.id).where(Token.jti == jti))).first()
+    row = (
+        await session.execute(select(Token, User).join(User, Token.user_id == User.id).where(Token.jti == jti))
+    ).first()
     return (row[0], row[1]) if row else None
 
 

@@ -131,9 +131,7 @@ async def refresh_latest_version(session: AsyncSession, entity_id: str) -> None:
 
 
 async def get_entity_row(session: AsyncSession, scope: RepoScope, entity_id: str, family: str) -> EntityRow | None:
-    rows = await _entity_rows(
-        session, _entity_select(scope).where(Entity.id == entity_id, Entity.family == family)
-    )
+    rows = await _entity_rows(session, _entity_select(scope).where(Entity.id == entity_id, Entity.family == family))
     return rows[0] if rows else None
 
 
@@ -165,7 +163,9 @@ def _entity_conditions(filters: EntityFilters, scope: RepoScope) -> list[Any]:
     if filters.ml_repo_id is not None:
         conditions.append(Entity.ml_repo_id == filters.ml_repo_id)
     if filters.ml_repo_name is not None:
-        conditions.append(Entity.ml_repo_id == select(MlRepo.id).where(MlRepo.name == filters.ml_repo_name).scalar_subquery())
+        conditions.append(
+            Entity.ml_repo_id == select(MlRepo.id).where(MlRepo.name == filters.ml_repo_name).scalar_subquery()
+        )
     if filters.name is not None:
         conditions.append(Entity.name == filters.name)
     if filters.run_id is not None:
@@ -190,7 +190,11 @@ async def list_entities(
     conditions = _entity_conditions(filters, scope)
     page = await _entity_rows(
         session,
-        _entity_select(scope).where(*conditions).order_by(Entity.created_at.desc(), Entity.id.desc()).offset(offset).limit(limit),
+        _entity_select(scope)
+        .where(*conditions)
+        .order_by(Entity.created_at.desc(), Entity.id.desc())
+        .offset(offset)
+        .limit(limit),
     )
     total = await session.scalar(select(func.count()).select_from(Entity).where(*conditions))
     return page, int(total or 0)
@@ -242,9 +246,7 @@ async def list_versions(
     )
     # Newest first: by number within one entity (the index (entity_id, version)), else by creation time.
     order = (
-        [EntityVersion.version.desc()]
-        if single_entity
-        else [EntityVersion.created_at.desc(), EntityVersion.id.desc()]
+        [EntityVersion.version.desc()] if single_entity else [EntityVersion.created_at.desc(), EntityVersion.id.desc()]
     )
     result = await session.execute(
         _version_select(scope).where(*conditions).order_by(*order).offset(offset).limit(limit)
@@ -291,7 +293,9 @@ async def delete_entity(session: AsyncSession, entity_id: str) -> None:
 async def tag_holders(session: AsyncSession, entity_id: str, tags: Sequence[str]) -> dict[str, str]:
     """tag -> id of the version of this entity that holds it."""
     rows = await session.execute(
-        select(VersionTag.tag, VersionTag.version_id).where(VersionTag.entity_id == entity_id, VersionTag.tag.in_(list(tags)))
+        select(VersionTag.tag, VersionTag.version_id).where(
+            VersionTag.entity_id == entity_id, VersionTag.tag.in_(list(tags))
+        )
     )
     return {tag: version_id for tag, version_id in rows.all()}
 

@@ -78,9 +78,7 @@ ModelSource = Annotated[
 ArtifactSource = Annotated[
     TrueFoundryManagedSource | ExternalBlobStorageSource | LocalArtifactSource, Field(discriminator="type")
 ]
-DataDirectorySource = Annotated[
-    TrueFoundryManagedSource | ExternalBlobStorageSource, Field(discriminator="type")
-]
+DataDirectorySource = Annotated[TrueFoundryManagedSource | ExternalBlobStorageSource, Field(discriminator="type")]
 AgentSkillSource = Annotated[
     AgentSkillSourceInline | AgentSkillSourceBlobStorage | AgentSkillSourceLocal, Field(discriminator="type")
 ]

@@ -83,9 +83,7 @@ async def issue_token(
 
 async def register_opaque_token(session: AsyncSession, user: User, *, secret: str, name: str, kind: str) -> None:
     """Record a token chosen by the operator (e.g. MLREGISTRY_BOOTSTRAP_TOKEN); only its hash is kept."""
-    session.add(
-        Token(jti=str(uuid.uuid4()), user_id=user.id, name=name, kind=kind, secret_hash=hash_secret(secret))
-    )
+    session.add(Token(jti=str(uuid.uuid4()), user_id=user.id, name=name, kind=kind, secret_hash=hash_secret(secret)))
     await session.flush()
 
 
@@ -146,7 +144,10 @@ async def bootstrap_admin(session: AsyncSession, settings: Settings) -> Bootstra
         return BootstrapResult(created=False, token=None)
     if settings.bootstrap_token is not None:
         await register_opaque_token(
-            session, admin, secret=settings.bootstrap_token.get_secret_value(), name="bootstrap",
+            session,
+            admin,
+            secret=settings.bootstrap_token.get_secret_value(),
+            name="bootstrap",
             kind=TOKEN_KIND_BOOTSTRAP,
         )
         return BootstrapResult(created=True, token=None)

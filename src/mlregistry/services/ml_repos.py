@@ -30,9 +30,7 @@ def parse_repo_id(ml_repo_id: str) -> int | None:
     return int(ml_repo_id)
 
 
-async def readable_repo(
-    session: AsyncSession, caller: Caller, ml_repo_id: str, needed: Role = Role.VIEWER
-) -> MlRepo:
+async def readable_repo(session: AsyncSession, caller: Caller, ml_repo_id: str, needed: Role = Role.VIEWER) -> MlRepo:
     parsed = parse_repo_id(ml_repo_id)
     found = await repo_queries.get_by_id(session, repo_scope(caller), parsed) if parsed is not None else None
     return authorize(caller, found, needed, not_found=_not_found(ml_repo_id))
@@ -89,8 +87,7 @@ async def apply_ml_repo(
         if repo.storage_integration_fqn != manifest.storage_integration_fqn:
             raise Invalid.field(
                 ["manifest", "storage_integration_fqn"],
-                "cannot change on an existing ML repo "
-                f"(it is '{repo.storage_integration_fqn}')",
+                f"cannot change on an existing ML repo (it is '{repo.storage_integration_fqn}')",
             )
         if dry_run:
             preview = ml_repo_to_wire(repo, settings.tenant_name)
@@ -117,4 +114,3 @@ async def list_ml_repos(
 async def delete_ml_repo(session: AsyncSession, caller: Caller, ml_repo_id: str) -> None:
     repo = await readable_repo(session, caller, ml_repo_id, Role.ADMIN)
     await repo_queries.delete_by_id(session, repo.id)
-

@@ -18,7 +18,13 @@ from mlregistry.auth.subject import Caller
 from mlregistry.orm import EntityVersion
 from mlregistry.orm.base import utcnow
 from mlregistry.repositories import versions as queries
-from mlregistry.repositories.versions import STATE_FINALIZED, STATE_STAGED, EntityFilters, VersionFilters, VersionRow
+from mlregistry.repositories.versions import (
+    STATE_FINALIZED,
+    STATE_STAGED,
+    EntityFilters,
+    VersionFilters,
+    VersionRow,
+)
 from mlregistry.schemas.manifests import manifest_to_wire
 from mlregistry.services.access import Role, authorize, repo_scope
 from mlregistry.services.errors import Conflict, Invalid, NotFound
@@ -62,7 +68,9 @@ def _entity_not_found(family: Family, entity_id: str) -> NotFound:
 
 def _alias_conflict(family: Family, name: str, alias: str | None, exc: IntegrityError) -> Conflict:
     if alias is not None and "version_alias" in str(exc.orig):
-        return Conflict(f"version_alias '{alias}' is already used by another version of {family.label.lower()} '{name}'")
+        return Conflict(
+            f"version_alias '{alias}' is already used by another version of {family.label.lower()} '{name}'"
+        )
     return Conflict(f"Conflicting write on {family.label.lower()} '{name}', try again")
 
 
@@ -156,9 +164,7 @@ async def _staged_version_for(
     if version is None or version.state not in (STATE_STAGED, STATE_FINALIZED):
         return None
     if version.family != family.name or version.ml_repo_id != ml_repo_id:
-        raise Invalid.field(
-            ["manifest", "source", "uri"], "belongs to a staged version of another entity or ML repo"
-        )
+        raise Invalid.field(["manifest", "source", "uri"], "belongs to a staged version of another entity or ML repo")
     return version
 
 
@@ -176,9 +182,7 @@ async def _update_version(
     entity = await queries.find_entity(session, ml_repo_id, family.name, name)
     version = await queries.find_version(session, entity.id, number) if entity is not None else None
     if entity is None or version is None or version.state != STATE_FINALIZED:
-        raise NotFound(
-            f"{family.label} '{name}' has no version {number}; omit `version` to create a new version"
-        )
+        raise NotFound(f"{family.label} '{name}' has no version {number}; omit `version` to create a new version")
     if "source" in version.manifest and wire.get("source") != version.manifest.get("source"):
         raise Invalid.field(["manifest", "source"], "cannot change on an existing version")
     version.manifest = wire
