@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import truefoundry_sdk as tfs
 from truefoundry_sdk import TrueFoundry
-from truefoundry_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 from truefoundry_sdk.core.api_error import ApiError
+from truefoundry_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
 from tests.factories import unique
 from tests.live import LiveServer, LiveUser
