@@ -129,8 +129,8 @@ async def list_latency(client: httpx.AsyncClient, sizes: list[int], concurrency:
             response.raise_for_status()
 
         elapsed, _ = await run_concurrently(size - total, concurrency, create)
+        print(f"-- registry grown to {size} versions ({(size - total) / max(elapsed, 1e-9):.0f} writes/s)")
         total = size
-        print(f"-- registry grown to {size} versions ({(size - total or size) / max(elapsed, 1e-9):.0f} writes/s)")
         queries = {
             "first page, whole repo": {"ml_repo_id": repo_id, "limit": 100},
             "deep page, whole repo": {"ml_repo_id": repo_id, "limit": 100, "offset": size // 2},
