@@ -66,7 +66,8 @@ class EntityFilters:
 
 
 def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    """The dialect's INSERT, which offers ON CONFLICT on both databases."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 async def upsert_entity(
