@@ -12,16 +12,13 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any, TypeVar
 
-from mlregistry.auth.subject import Caller
+from mlregistry.auth.subject import EVERY_CALLER, Caller
 from mlregistry.orm import MlRepo, MlRepoCollaborator, Workspace, WorkspaceMember
 from mlregistry.repositories.access import Access, AccessScope, Guarded
 from mlregistry.schemas.manifests import ROLE_ADMIN, ROLE_EDITOR, ROLE_VIEWER
 from mlregistry.services.errors import Forbidden, NotFound
 
 T = TypeVar("T")
-
-# The member principal that stands for every authenticated caller (used by the built-in `default` workspace).
-EVERY_CALLER = "*"
 
 
 class Role(IntEnum):

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlregistry.auth.subject import Caller
+from mlregistry.auth.subject import Caller, normalise_principal
 from mlregistry.orm import MlRepo
 from mlregistry.orm.base import utcnow
 from mlregistry.repositories import access as access_repo
@@ -44,8 +44,7 @@ async def repo_by_name(session: AsyncSession, caller: Caller, name: str, needed:
 def _collaborator_roles(manifest: MlRepoManifest) -> dict[str, str]:
     roles: dict[str, str] = {}
     for collaborator in manifest.collaborators or []:
-        kind, _, reference = collaborator.subject.partition(":")
-        principal = f"{kind}:{reference.lower()}" if kind == "user" else collaborator.subject
+        principal = normalise_principal(collaborator.subject)
         if principal in roles and roles[principal] != collaborator.role_id:
             raise Invalid.field(
                 ["manifest", "collaborators"], f"subject '{collaborator.subject}' is listed with two roles"
