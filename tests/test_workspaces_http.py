@@ -245,3 +245,16 @@ def test_entity_api_errors_are_fastapi_native_and_ml_api_errors_unchanged(server
         assert ml_missing.status_code == 404 and ml_missing.json()["statusCode"] == 404
         ml_invalid = client.put(f"{API}/ml-repos", json={"manifest": {"type": "ml-repo", "name": "-bad"}})
         assert ml_invalid.status_code == 422 and ml_invalid.json()["statusCode"] == 422
+
+
+def test_openapi_document_describes_the_entity_api(server: LiveServer) -> None:
+    with server.client() as client:
+        document = client.get("/openapi.json").json()
+    paths = document["paths"]
+    assert set(paths["/apis/entities/v2/workspaces"]) == {"get", "post"}
+    assert set(paths["/apis/entities/v2/workspaces/{name}"]) == {"get", "put", "delete"}
+    assert set(paths["/apis/models/v2/workspaces/{workspace}/models"]) == {"get", "post"}
+    assert set(paths["/apis/models/v2/workspaces/{workspace}/models/{name}"]) == {"get", "patch", "delete"}
+    create = paths["/apis/models/v2/workspaces/{workspace}/models"]["post"]
+    assert "201" in create["responses"] and "422" in create["responses"]
+    assert not any(path.startswith("/api/ml/v1/apis") or path.startswith("/api/svc/v1/apis") for path in paths)
