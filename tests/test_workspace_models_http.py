@@ -256,9 +256,9 @@ def test_create_accepts_the_limits_and_every_enum_value(server: LiveServer, user
             assert (
                 create_model_entity(client, workspace, f"ft-{value}", finetuning_type=value)["finetuning_type"] == value
             )
-        for value in ("OPENAI_CHAT", "ANTHROPIC_MESSAGES", None):
-            model = create_model_entity(client, workspace, f"bf-{value}", backend_format=value)
-            assert model["backend_format"] == value
+        for backend_format in ("OPENAI_CHAT", "ANTHROPIC_MESSAGES", None):
+            model = create_model_entity(client, workspace, f"bf-{backend_format}", backend_format=backend_format)
+            assert model["backend_format"] == backend_format
 
 
 def test_patch_keeps_absent_and_null_fields(server: LiveServer, user: LiveUser, workspace: str) -> None:

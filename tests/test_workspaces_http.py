@@ -258,3 +258,24 @@ def test_openapi_document_describes_the_entity_api(server: LiveServer) -> None:
     create = paths["/apis/models/v2/workspaces/{workspace}/models"]["post"]
     assert "201" in create["responses"] and "422" in create["responses"]
     assert not any(path.startswith("/api/ml/v1/apis") or path.startswith("/api/svc/v1/apis") for path in paths)
+
+
+def test_admin_member_administers_the_workspace(server: LiveServer, user: LiveUser) -> None:
+    other = server.create_user()
+    with server.client(user) as owner:
+        name = create_workspace(owner)["name"]
+        granted = owner.post(
+            f"{WORKSPACES}/{name}/members", json={"principal": f"user:{other.slug}", "roles": ["Viewer", "Admin"]}
+        )
+        assert granted.status_code == 201 and granted.json()["roles"] == ["Admin", "Viewer"]
+    with server.client(other) as admin_member:
+        assert admin_member.put(f"{WORKSPACES}/{name}", json={"description": "by admin"}).status_code == 200
+        assert (
+            admin_member.post(f"{WORKSPACES}/{name}/members", json={"principal": "*", "roles": ["Viewer"]}).status_code
+            == 201
+        )
+        assert {member["principal"] for member in admin_member.get(f"{WORKSPACES}/{name}/members").json()} == {
+            "*",
+            f"user:{other.slug}",
+        }
+        assert admin_member.delete(f"{WORKSPACES}/{name}").status_code == 204

@@ -88,14 +88,13 @@ def workspace_to_wire(workspace: Workspace) -> dict[str, Any]:
 
 
 def workspace_members_to_wire(members: list[WorkspaceMember]) -> list[dict[str, Any]]:
-    """One entry per principal with all of its roles (the rows are ordered by principal)."""
+    """One entry per principal with all of its roles (a principal's roles are granted together)."""
     entries: dict[str, dict[str, Any]] = {}
     for member in members:
         entry = entries.setdefault(
             member.principal, {"principal": member.principal, "roles": [], "granted_at": iso(member.granted_at)}
         )
         entry["roles"].append(member.role_id)
-        entry["granted_at"] = min(entry["granted_at"], iso(member.granted_at) or "")
     return list(entries.values())
 
 
