@@ -8,13 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from mlregistry import __version__
-from mlregistry.api import health, ml_repos, models, platform
+from mlregistry.api import health, ml_repos, models, platform, workspace_models, workspaces
 from mlregistry.api.errors import install_error_handlers
 from mlregistry.repositories.database import create_database
 from mlregistry.settings import Settings, load_settings
 
 API_PREFIXES = ("/api/ml/v1", "/api/svc/v1")
 REGISTRY_ROUTERS = (platform.router, ml_repos.router, models.router)
+# The NeMo-style entity API has its own paths (`/apis/...`), served at the root.
+ENTITY_ROUTERS = (workspaces.router, workspace_models.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,7 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="mlregistry",
         version=__version__,
         description="Self-hosted ML registry control plane that speaks TrueFoundry's ML API. "
-        "Every route is served under both `/api/ml/v1` and `/api/svc/v1`.",
+        "Every ML API route is served under both `/api/ml/v1` and `/api/svc/v1`; "
+        "the NeMo-style workspace and model entity API is served under `/apis/`.",
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -43,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for router in REGISTRY_ROUTERS:
             # The second prefix serves the same operations; keep the OpenAPI page to one copy.
             app.include_router(router, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])
+    for router in ENTITY_ROUTERS:
+        app.include_router(router)
     return app
 
 

@@ -10,5 +10,18 @@ from mlregistry.orm.tables import (
     User,
     VersionTag,
 )
+from mlregistry.orm.workspaces import Workspace, WorkspaceMember, WorkspaceModel
 
-__all__ = ["Base", "Entity", "EntityVersion", "MlRepo", "MlRepoCollaborator", "Token", "User", "VersionTag"]
+__all__ = [
+    "Base",
+    "Entity",
+    "EntityVersion",
+    "MlRepo",
+    "MlRepoCollaborator",
+    "Token",
+    "User",
+    "VersionTag",
+    "Workspace",
+    "WorkspaceMember",
+    "WorkspaceModel",
+]
