@@ -1,6 +1,7 @@
 """SQLAlchemy declarative tables. Importing this package registers every table on ``Base.metadata``."""
 
 from mlregistry.orm.base import Base
+from mlregistry.orm.identity import AuditEvent, Team, TeamMember, VirtualAccount, VirtualAccountToken
 from mlregistry.orm.tables import (
     Entity,
     EntityVersion,
@@ -11,4 +12,18 @@ from mlregistry.orm.tables import (
     VersionTag,
 )
 
-__all__ = ["Base", "Entity", "EntityVersion", "MlRepo", "MlRepoCollaborator", "Token", "User", "VersionTag"]
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Entity",
+    "EntityVersion",
+    "MlRepo",
+    "MlRepoCollaborator",
+    "Team",
+    "TeamMember",
+    "Token",
+    "User",
+    "VersionTag",
+    "VirtualAccount",
+    "VirtualAccountToken",
+]

@@ -24,6 +24,8 @@ class RepoScope:
     subject_id: str = ""
     principals: frozenset[str] = frozenset()
     role_ranks: Mapping[str, int] | None = None
+    # Repos the caller holds explicit permissions on (a virtual account's manifest), by name.
+    granted_repo_names: frozenset[str] = frozenset()
 
     def clause(self, ml_repo_id_column: Any) -> ColumnElement[bool] | None:
         if self.unrestricted:
@@ -32,7 +34,12 @@ class RepoScope:
             MlRepoCollaborator.principal.in_(sorted(self.principals))
         )
         created_repos = select(MlRepo.id).where(MlRepo.created_by_subject_id == self.subject_id)
-        return or_(ml_repo_id_column.in_(collaborator_repos), ml_repo_id_column.in_(created_repos))
+        readable = [ml_repo_id_column.in_(collaborator_repos), ml_repo_id_column.in_(created_repos)]
+        if self.granted_repo_names:
+            readable.append(
+                ml_repo_id_column.in_(select(MlRepo.id).where(MlRepo.name.in_(sorted(self.granted_repo_names))))
+            )
+        return or_(*readable)
 
     def rank_column(self, ml_repo_id_column: Any) -> Any:
         """The highest collaborator rank the caller holds on the row's repo (0 for none)."""
@@ -63,3 +70,8 @@ async def replace_collaborators(session: AsyncSession, ml_repo_id: int, roles: d
         for principal, role_id in roles.items()
     )
     await session.flush()
+
+
+async def remove_principal(session: AsyncSession, principals: list[str]) -> None:
+    """Forget a deleted team or virtual account everywhere, so a later namesake inherits nothing."""
+    await session.execute(delete(MlRepoCollaborator).where(MlRepoCollaborator.principal.in_(principals)))
