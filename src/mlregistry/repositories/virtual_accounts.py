@@ -67,7 +67,7 @@ async def tokens_of(session: AsyncSession, account_ids: list[str]) -> dict[str, 
     tokens = await session.scalars(
         select(VirtualAccountToken)
         .where(VirtualAccountToken.virtual_account_id.in_(account_ids), VirtualAccountToken.revoked_at.is_(None))
-        .order_by(VirtualAccountToken.issued_at.desc(), VirtualAccountToken.created_at.desc())
+        .order_by(VirtualAccountToken.created_at.desc())
     )
     for token in tokens:
         found[token.virtual_account_id].append(token)

@@ -126,7 +126,7 @@ async def issue_token(
     if expires_in_days:
         expires_at = now + timedelta(days=expires_in_days)
     jti = str(uuid.uuid4())
-    issuer = actor or user_caller(user)
+    issuer = actor or SYSTEM_CALLER
     record = Token(
         jti=jti,
         user_id=user.id,

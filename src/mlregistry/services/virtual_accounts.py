@@ -109,7 +109,7 @@ async def _issue(session: AsyncSession, settings: Settings, account: VirtualAcco
         issued_at=now,
         claim_expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         expires_at=account.expires_at,
-        created_at=now,
+        created_at=datetime.now(UTC),  # full precision: orders tokens issued within one second
     )
     session.add(token)
     await session.flush()
