@@ -72,7 +72,9 @@ async def get_caller(
     except identity.UnknownExternalUser as unknown:
         if oidc is None or not settings.oidc_auto_create:
             raise
-        # First sight of a verified external identity: register it in its own short write transaction.
+        # First sight of a verified external identity: end the request's transaction (on SQLite it may hold
+        # the write lock), register the user in its own short write transaction, then start over.
+        await session.rollback()
         async with get_database(request).session(write=True) as provisioning:
             await identity.provision_external_user(provisioning, oidc.issuer, unknown.claims)
             await provisioning.commit()
