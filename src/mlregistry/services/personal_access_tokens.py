@@ -29,7 +29,12 @@ from mlregistry.settings import Settings
 
 def token_to_wire(token: Token, owner: User, tenant: str) -> dict[str, Any]:
     """A PAT as the SDK lists it (the `VirtualAccount` shape), never with its secret."""
-    manifest: dict[str, Any] = {"name": token.name, "type": "pat", "user_fqn": f"user:{owner.email or owner.slug}"}
+    # The SDK parses list items as VirtualAccount, whose manifest `type` is the literal "virtual-account".
+    manifest: dict[str, Any] = {
+        "name": token.name,
+        "type": "virtual-account",
+        "user_fqn": f"user:{owner.email or owner.slug}",
+    }
     if token.expires_at is not None:
         manifest["expiration_date"] = iso(token.expires_at)
     created_at = iso(token.created_at)
