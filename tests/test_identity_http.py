@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from mlregistry.orm import Token
+from mlregistry.orm import AuditEvent, EntityVersion, MlRepo, Team, Token, User, VirtualAccount
 from tests.factories import API, apply_model_version, create_repo, model_manifest, unique
 from tests.identity_factories import apply_team, apply_virtual_account, audit_events, bearer, register_user
 from tests.live import LiveServer, LiveUser
@@ -411,3 +411,62 @@ def test_every_mutation_is_in_the_audit_trail(server: LiveServer, admin: LiveUse
             ("create", "team"),
         }
         assert {event["resource_id"] for event in admin_events[:2]} == {va["id"], team["id"]}
+
+
+def test_expired_virtual_account_stops_working(server: LiveServer, admin: LiveUser) -> None:
+    name = unique("va")
+    with server.client(admin) as client:
+        repo = create_repo(client)
+        permission = {
+            "resource_fqn": repo["manifest"]["name"],
+            "resource_type": "ml-repo",
+            "role_id": "mlf-project-viewer",
+        }
+        tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+        body = apply_virtual_account(client, name, [permission], expiration_date=tomorrow).json()
+        assert client.get(f"{API}/ml-repos/{repo['id']}", headers=bearer(body["token"])).status_code == 200
+        past = apply_virtual_account(client, name, [permission], expiration_date="2001-01-01")
+        assert past.status_code == 422 and "expiration_date" in past.json()["message"]
+
+    async def expire(session) -> None:  # type: ignore[no-untyped-def]
+        moment = datetime.now(UTC) - timedelta(seconds=1)
+        await session.execute(update(VirtualAccount).where(VirtualAccount.name == name).values(expires_at=moment))
+
+    server.run(expire)
+    with server.client(admin) as client:
+        refused = client.get(f"{API}/ml-repos/{repo['id']}", headers=bearer(body["token"]))
+        assert refused.status_code == 401 and "expired" in refused.json()["message"]
+        expired = client.get(f"{API}/virtual-accounts", params={"nameSearchQuery": name, "isExpired": "true"}).json()
+        assert [item["id"] for item in expired["data"]] == [body["data"]["id"]] and expired["data"][0]["isExpired"]
+
+
+def test_every_stored_resource_has_its_creation_in_the_audit_trail(server: LiveServer, admin: LiveUser) -> None:
+    """Whatever the tests of this run created so far, each stored resource was audited with its subject."""
+    with server.client(admin) as client:
+        create_repo(client)  # at least one fresh mutation of this test itself
+
+    async def unaudited(session) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+        created = select(AuditEvent.resource_type, AuditEvent.resource_id).where(AuditEvent.action == "create")
+        audited = {(kind, resource) for kind, resource in (await session.execute(created)).all()}
+        stored = {
+            "user": select(User.id),
+            "personal-access-token": select(Token.jti),
+            "ml-repo": select(MlRepo.id),
+            "model-version": select(EntityVersion.id).where(
+                EntityVersion.family == "model", EntityVersion.state == "FINALIZED"
+            ),
+            "team": select(Team.id),
+            "virtual-account": select(VirtualAccount.id),
+        }
+        missing: dict[str, list[str]] = {}
+        for kind, query in stored.items():
+            ids = [str(value) for value in (await session.scalars(query)).all()]
+            assert ids or kind in {"team", "virtual-account"}, f"the run stored no {kind}"
+            missing[kind] = [value for value in ids if (kind, value) not in audited]
+        subjects = await session.scalars(select(AuditEvent.subject))
+        assert all(subject.get("subjectId") and subject.get("subjectType") for subject in subjects)
+        return missing
+
+    assert server.run(unaudited) == {
+        kind: [] for kind in ("user", "personal-access-token", "ml-repo", "model-version", "team", "virtual-account")
+    }

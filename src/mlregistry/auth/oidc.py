@@ -19,7 +19,7 @@ from jose import JWTError, jwt
 from mlregistry.auth.tokens import CLOCK_SKEW_SECONDS, check_issued_at, inspect_header
 from mlregistry.services.errors import Unauthenticated
 
-ALGORITHM_BY_KEY = {("RSA", None): "RS256", ("EC", "P-256"): "ES256"}
+ALGORITHM_BY_KEY: dict[tuple[Any, Any], str] = {("RSA", None): "RS256", ("EC", "P-256"): "ES256"}
 JWKS_CACHE_SECONDS = 300.0
 JWKS_MIN_REFRESH_SECONDS = 30.0  # an unknown `kid` refreshes the key set at most this often
 JWKS_FETCH_TIMEOUT_SECONDS = 5.0
