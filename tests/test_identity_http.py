@@ -170,6 +170,11 @@ def test_virtual_account_is_limited_to_its_permissions(server: LiveServer, admin
             client.get(f"{API}/virtual-accounts", params={"nameSearchQuery": name, "isExpired": "true"}).json()["data"]
             == []
         )
+        owned_name, owner_team = unique("va"), unique("owners")
+        owned = apply_virtual_account(client, owned_name, [], ownedBy={"team": owner_team}).json()["data"]
+        by_team = client.get(f"{API}/virtual-accounts", params={"ownedByTeams": [owner_team, "nobody"]}).json()
+        assert [item["id"] for item in by_team["data"]] == [owned["id"]]
+        assert by_team["data"][0]["manifest"]["ownedBy"] == {"team": owner_team}
         bad_role = apply_virtual_account(
             client, unique("va"), [{"resource_fqn": "x", "resource_type": "ml-repo", "role_id": "owner"}]
         )

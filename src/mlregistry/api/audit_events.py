@@ -12,6 +12,8 @@ from mlregistry.api.deps import CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.api.paging import PageParams, list_response
 from mlregistry.repositories.audit import AuditFilters
+from mlregistry.schemas.common import ListEnvelope
+from mlregistry.schemas.identity import AuditEventOut
 from mlregistry.services import audit
 from mlregistry.services.errors import Invalid
 
@@ -24,7 +26,7 @@ def _moment(value: datetime | None, name: str) -> datetime | None:
     return value
 
 
-@router.get("/audit-events", summary="List audit events (tenant admins)")
+@router.get("/audit-events", response_model=ListEnvelope[AuditEventOut], summary="List audit events (tenant admins)")
 async def list_audit_events(
     session: DbSession,
     caller: CurrentCaller,

@@ -10,18 +10,24 @@ from fastapi.responses import JSONResponse
 from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.api.paging import PageParams, empty_response, list_response
-from mlregistry.schemas.common import EmptyResponse
+from mlregistry.schemas.common import EmptyResponse, ListEnvelope
 from mlregistry.schemas.identity import (
     CreatePersonalAccessTokenForUserRequest,
     CreatePersonalAccessTokenRequest,
     RevokeAllTokensRequest,
+    TokenOut,
+    VirtualAccountOut,
 )
 from mlregistry.services import personal_access_tokens as tokens
 
 router = APIRouter(tags=["Personal access tokens"], responses=ERROR_RESPONSES)
 
 
-@router.get("/personal-access-tokens", summary="List the caller's tokens (never their secrets)")
+@router.get(
+    "/personal-access-tokens",
+    response_model=ListEnvelope[VirtualAccountOut],
+    summary="List the caller's tokens (never their secrets)",
+)
 async def list_tokens(
     session: DbSession,
     settings: AppSettings,
@@ -35,7 +41,11 @@ async def list_tokens(
     return list_response(items, total, page)
 
 
-@router.post("/personal-access-tokens", summary="Create a token for the caller; the answer is the only copy")
+@router.post(
+    "/personal-access-tokens",
+    response_model=TokenOut,
+    summary="Create a token for the caller; the answer is the only copy",
+)
 async def create_token(
     body: CreatePersonalAccessTokenRequest, session: DbSession, settings: AppSettings, caller: CurrentCaller
 ) -> JSONResponse:
@@ -46,7 +56,11 @@ async def create_token(
     return JSONResponse({"token": token})
 
 
-@router.post("/personal-access-tokens/for-user", summary="Create a token for another user (tenant admins)")
+@router.post(
+    "/personal-access-tokens/for-user",
+    response_model=TokenOut,
+    summary="Create a token for another user (tenant admins)",
+)
 async def create_token_for_user(
     body: CreatePersonalAccessTokenForUserRequest, session: DbSession, settings: AppSettings, caller: CurrentCaller
 ) -> JSONResponse:

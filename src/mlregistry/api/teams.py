@@ -10,14 +10,16 @@ from fastapi.responses import JSONResponse
 from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.api.paging import PageParams, data_response, empty_response, list_response
-from mlregistry.schemas.common import EmptyResponse
-from mlregistry.schemas.identity import ApplyTeamRequest
+from mlregistry.schemas.common import DataEnvelope, EmptyResponse, ListEnvelope
+from mlregistry.schemas.identity import ApplyTeamRequest, TeamOut, TeamSubjectOut
 from mlregistry.services import teams
 
 router = APIRouter(tags=["Teams"], responses=ERROR_RESPONSES)
 
 
-@router.get("/teams/user", summary="Teams of the caller (tenant admins: every team)")
+@router.get(
+    "/teams/user", response_model=ListEnvelope[TeamOut], summary="Teams of the caller (tenant admins: every team)"
+)
 async def list_teams(
     session: DbSession,
     settings: AppSettings,
@@ -39,7 +41,9 @@ async def list_teams(
     return list_response(items, total, page)
 
 
-@router.put("/teams", summary="Create (tenant admins) or update (managers) a team")
+@router.put(
+    "/teams", response_model=DataEnvelope[TeamOut], summary="Create (tenant admins) or update (managers) a team"
+)
 async def apply_team(
     body: ApplyTeamRequest, session: DbSession, settings: AppSettings, caller: CurrentCaller
 ) -> JSONResponse:
@@ -48,7 +52,7 @@ async def apply_team(
     return data_response(result)
 
 
-@router.get("/teams/{id}/members", summary="Members of a team")
+@router.get("/teams/{id}/members", response_model=ListEnvelope[TeamSubjectOut], summary="Members of a team")
 async def list_members(
     id: str,
     session: DbSession,
@@ -60,7 +64,7 @@ async def list_members(
     return list_response(items, total, page)
 
 
-@router.get("/teams/{id}/managers", summary="Managers of a team")
+@router.get("/teams/{id}/managers", response_model=ListEnvelope[TeamSubjectOut], summary="Managers of a team")
 async def list_managers(
     id: str,
     session: DbSession,
@@ -72,7 +76,7 @@ async def list_managers(
     return list_response(items, total, page)
 
 
-@router.get("/teams/{id}", summary="Get a team")
+@router.get("/teams/{id}", response_model=DataEnvelope[TeamOut], summary="Get a team")
 async def get_team(id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller) -> JSONResponse:
     return data_response(await teams.get_team(session, settings, caller, id))
 

@@ -10,14 +10,16 @@ from fastapi.responses import JSONResponse
 from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.api.paging import PageParams, data_response, empty_response, list_response
-from mlregistry.schemas.common import EmptyResponse
-from mlregistry.schemas.identity import RegisterUserRequest, UpdateUserRolesRequest, UserStateRequest
+from mlregistry.schemas.common import DataEnvelope, EmptyResponse, ListEnvelope
+from mlregistry.schemas.identity import RegisterUserRequest, UpdateUserRolesRequest, UserOut, UserStateRequest
 from mlregistry.services import users
 
 router = APIRouter(tags=["Users"], responses=ERROR_RESPONSES)
 
 
-@router.get("/users", summary="List users (tenant admins: everyone; others: themselves)")
+@router.get(
+    "/users", response_model=ListEnvelope[UserOut], summary="List users (tenant admins: everyone; others: themselves)"
+)
 async def list_users(
     session: DbSession,
     settings: AppSettings,
@@ -66,7 +68,7 @@ async def activate_user(body: UserStateRequest, session: DbSession, caller: Curr
     return empty_response()
 
 
-@router.get("/users/{id}", summary="Get a user")
+@router.get("/users/{id}", response_model=DataEnvelope[UserOut], summary="Get a user")
 async def get_user(id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller) -> JSONResponse:
     return data_response(await users.get_user(session, settings, caller, id))
 

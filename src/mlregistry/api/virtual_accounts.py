@@ -11,14 +11,21 @@ from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.api.paging import PageParams, data_response, empty_response, list_response, split_repeated
 from mlregistry.repositories.virtual_accounts import VirtualAccountFilters
-from mlregistry.schemas.common import EmptyResponse
-from mlregistry.schemas.identity import ApplyVirtualAccountRequest, RegenerateTokenRequest
+from mlregistry.schemas.common import DataEnvelope, EmptyResponse, ListEnvelope
+from mlregistry.schemas.identity import (
+    ApplyVirtualAccountRequest,
+    ExistsOut,
+    RegenerateTokenRequest,
+    TokenOut,
+    VirtualAccountApplied,
+    VirtualAccountOut,
+)
 from mlregistry.services import virtual_accounts
 
 router = APIRouter(tags=["Virtual accounts"], responses=ERROR_RESPONSES)
 
 
-@router.get("/virtual-accounts", summary="List virtual accounts")
+@router.get("/virtual-accounts", response_model=ListEnvelope[VirtualAccountOut], summary="List virtual accounts")
 async def list_accounts(
     session: DbSession,
     settings: AppSettings,
@@ -40,7 +47,11 @@ async def list_accounts(
     return list_response(items, total, page)
 
 
-@router.put("/virtual-accounts", summary="Create or update a virtual account (the token is answered on creation)")
+@router.put(
+    "/virtual-accounts",
+    response_model=VirtualAccountApplied,
+    summary="Create or update a virtual account (the token is answered on creation)",
+)
 async def apply_account(
     body: ApplyVirtualAccountRequest, session: DbSession, settings: AppSettings, caller: CurrentCaller
 ) -> JSONResponse:
@@ -49,14 +60,16 @@ async def apply_account(
     return JSONResponse(result)
 
 
-@router.get("/virtual-accounts/exists", summary="Whether a virtual account with this name exists")
+@router.get(
+    "/virtual-accounts/exists", response_model=ExistsOut, summary="Whether a virtual account with this name exists"
+)
 async def account_exists(
     session: DbSession, caller: CurrentCaller, name: Annotated[str, Query(min_length=1)]
 ) -> JSONResponse:
     return JSONResponse({"exists": await virtual_accounts.exists(session, caller, name)})
 
 
-@router.get("/virtual-accounts/{id}", summary="Get a virtual account")
+@router.get("/virtual-accounts/{id}", response_model=DataEnvelope[VirtualAccountOut], summary="Get a virtual account")
 async def get_account(id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller) -> JSONResponse:
     return data_response(await virtual_accounts.get_account(session, settings, caller, id))
 
@@ -70,12 +83,16 @@ async def delete_account(id: str, session: DbSession, caller: CurrentCaller) -> 
     return empty_response()
 
 
-@router.get("/virtual-accounts/{id}/token", summary="The account's current token")
+@router.get("/virtual-accounts/{id}/token", response_model=TokenOut, summary="The account's current token")
 async def get_token(id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller) -> JSONResponse:
     return JSONResponse({"token": await virtual_accounts.current_token(session, settings, caller, id)})
 
 
-@router.post("/virtual-accounts/{id}/regenerate-token", summary="Issue a new token; old ones live for the grace period")
+@router.post(
+    "/virtual-accounts/{id}/regenerate-token",
+    response_model=TokenOut,
+    summary="Issue a new token; old ones live for the grace period",
+)
 async def regenerate_token(
     id: str, body: RegenerateTokenRequest, session: DbSession, settings: AppSettings, caller: CurrentCaller
 ) -> JSONResponse:

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlregistry.schemas.common import LenientInt
+from mlregistry.schemas.common import LenientInt, Subject
 from mlregistry.schemas.manifests import WireModel
 
 EMAIL_PATTERN = r"^[^@\s:]+@[^@\s:]+\.[^@\s:]+$"
@@ -110,3 +110,81 @@ class TeamManifest(WireModel):
 class ApplyTeamRequest(Body):
     manifest: TeamManifest
     dryRun: bool = False
+
+
+# --- response shapes (documented on the OpenAPI page; the services build the dicts) ----------------
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class UserOut(Out):
+    id: str
+    email: str
+    tenantName: str
+    metadata: dict[str, Any]
+    roles: list[str] | None = None
+    active: bool
+    isEditable: bool
+    createdAt: str
+    updatedAt: str
+
+
+class VirtualAccountOut(Out):
+    """A virtual account, and also the shape of a listed personal access token (never with its secret)."""
+
+    id: str
+    type: str
+    tenantName: str
+    accountId: str
+    manifest: dict[str, Any] | None = None
+    jwtId: str | None = None
+    jwts: list[dict[str, Any]] | None = None
+    createdBySubject: Subject
+    createdAt: str
+    updatedAt: str
+    isExpired: bool | None = None
+
+
+class VirtualAccountApplied(Out):
+    data: VirtualAccountOut
+    token: str | None = Field(None, description="Present only when the account was created")
+
+
+class TokenOut(Out):
+    token: str
+
+
+class ExistsOut(Out):
+    exists: bool
+
+
+class TeamOut(Out):
+    id: str
+    description: str
+    tenantName: str
+    accountId: str
+    createdBySubject: Subject
+    members: list[str] | None = None
+    createdAt: str
+    updatedAt: str
+    manifest: TeamManifest
+    isEditable: bool
+
+
+class TeamSubjectOut(Out):
+    subjectId: str
+    subjectSlug: str
+    subjectType: str
+
+
+class AuditEventOut(Out):
+    id: str
+    occurred_at: str
+    action: str
+    resource_type: str
+    resource_id: str
+    subject: Subject
+    token_id: str | None = None
+    details: dict[str, Any]
