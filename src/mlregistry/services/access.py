@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from mlregistry.auth.subject import RESOURCE_ML_REPO, Caller
+from mlregistry.auth.subject import RESOURCE_ML_REPO, RESOURCE_WORKSPACE, Caller
 from mlregistry.orm import MlRepo
 from mlregistry.repositories.access import RepoAccess, RepoScope
 from mlregistry.schemas.manifests import ROLE_ADMIN, ROLE_EDITOR, ROLE_VIEWER
@@ -33,7 +33,7 @@ WORKSPACE_ROLE_RANKS = {
     "workspace-editor": int(Role.EDITOR),
     "workspace-admin": int(Role.ADMIN),
 }
-GRANTABLE_ROLES = {RESOURCE_ML_REPO: ROLE_RANKS, "workspace": WORKSPACE_ROLE_RANKS}
+GRANTABLE_ROLES = {RESOURCE_ML_REPO: ROLE_RANKS, RESOURCE_WORKSPACE: WORKSPACE_ROLE_RANKS}
 ACTION_BY_ROLE = {Role.VIEWER: "read", Role.EDITOR: "write to", Role.ADMIN: "administer"}
 
 
