@@ -1,6 +1,7 @@
 """SQLAlchemy declarative tables. Importing this package registers every table on ``Base.metadata``."""
 
 from mlregistry.orm.base import Base
+from mlregistry.orm.identity import AuditEvent, Team, TeamMember, VirtualAccount, VirtualAccountToken
 from mlregistry.orm.tables import (
     Entity,
     EntityVersion,
@@ -13,14 +14,19 @@ from mlregistry.orm.tables import (
 from mlregistry.orm.workspaces import Workspace, WorkspaceMember, WorkspaceModel
 
 __all__ = [
+    "AuditEvent",
     "Base",
     "Entity",
     "EntityVersion",
     "MlRepo",
     "MlRepoCollaborator",
+    "Team",
+    "TeamMember",
     "Token",
     "User",
     "VersionTag",
+    "VirtualAccount",
+    "VirtualAccountToken",
     "Workspace",
     "WorkspaceMember",
     "WorkspaceModel",

@@ -26,6 +26,7 @@ from mlregistry.repositories.versions import (
     VersionRow,
 )
 from mlregistry.schemas.manifests import manifest_to_wire
+from mlregistry.services import audit
 from mlregistry.services.access import Role, authorize, repo_scope
 from mlregistry.services.errors import Conflict, Invalid, NotFound
 from mlregistry.services.families import Family
@@ -143,6 +144,9 @@ async def apply_version(
             )
     except IntegrityError as exc:
         raise _alias_conflict(family, name, alias, exc) from exc
+    audit.note(
+        session, caller, "create", family.manifest_type, version_id, ml_repo=repo.name, name=name, version=number
+    )
     return await _present_version(session, settings, caller, family, version_id)
 
 
@@ -192,6 +196,7 @@ async def _update_version(
         await session.flush()
     except IntegrityError as exc:
         raise _alias_conflict(family, name, alias, exc) from exc
+    audit.note(session, caller, "update", family.manifest_type, version.id, name=name, version=number)
     return await _present_version(session, settings, caller, family, version.id)
 
 
@@ -225,6 +230,7 @@ async def delete_version(session: AsyncSession, caller: Caller, family: Family, 
     row = await _authorized_version(session, caller, family, version_id, Role.ADMIN)
     await queries.delete_version(session, version_id)
     await queries.refresh_latest_version(session, row.version.entity_id)
+    audit.note(session, caller, "delete", family.manifest_type, version_id, version=row.version.version)
 
 
 def _resolve_version_filters(settings: Settings, family: Family, query: VersionQuery) -> VersionFilters | None:
@@ -292,6 +298,7 @@ async def apply_tags(
     row.version.tags = unique_tags
     row.version.updated_at = utcnow()
     await queries.set_version_tags(session, entity_id, version_id, unique_tags)
+    audit.note(session, caller, "apply_tags", family.manifest_type, version_id, tags=unique_tags, force=force)
 
 
 # --- entities ----------------------------------------------------------------------------------
@@ -315,8 +322,9 @@ async def get_entity(
 
 
 async def delete_entity(session: AsyncSession, caller: Caller, family: Family, entity_id: str) -> None:
-    await _authorized_entity(session, caller, family, entity_id, Role.ADMIN)
+    row = await _authorized_entity(session, caller, family, entity_id, Role.ADMIN)
     await queries.delete_entity(session, entity_id)
+    audit.note(session, caller, "delete", family.entity_type, entity_id, name=row.entity.name)
 
 
 async def list_entities(
