@@ -8,13 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from mlregistry import __version__
-from mlregistry.api import health, ml_repos, models, platform, workspace_models, workspaces
+from mlregistry.api import health, ml_repos, models, platform, prompts, workspace_models, workspaces
 from mlregistry.api.errors import install_error_handlers
 from mlregistry.repositories.database import create_database
 from mlregistry.settings import Settings, load_settings
 
 API_PREFIXES = ("/api/ml/v1", "/api/svc/v1")
-REGISTRY_ROUTERS = (platform.router, ml_repos.router, models.router)
+REGISTRY_ROUTERS = (platform.router, ml_repos.router, models.router, prompts.router)
 # The NeMo-style entity API has its own paths (`/apis/...`), served at the root.
 ENTITY_ROUTERS = (workspaces.router, workspace_models.router)
 
