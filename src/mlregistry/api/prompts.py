@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse
 
 from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
-from mlregistry.api.paging import PageParams, data_response, empty_response, list_response
-from mlregistry.schemas.common import DataEnvelope, EmptyResponse, LenientInt, ListEnvelope
+from mlregistry.api.family_routes import FamilyRoutes, add_family_routes
+from mlregistry.api.paging import PageParams, data_response, list_response
+from mlregistry.schemas.common import DataEnvelope, LenientInt, ListEnvelope
 from mlregistry.schemas.prompts import (
     ApplyPromptVersionRequest,
     ApplyPromptVersionTagsRequest,
@@ -24,6 +25,24 @@ from mlregistry.services.families import CHAT_PROMPT
 from mlregistry.services.versions import EntityQuery, VersionQuery
 
 router = APIRouter(responses=ERROR_RESPONSES)
+add_family_routes(
+    router,
+    FamilyRoutes(
+        family=CHAT_PROMPT,
+        entity_path="/prompts",
+        version_path="/prompt-versions",
+        entity_tag="Prompts",
+        version_tag="Prompt versions",
+        entity_model=Prompt,
+        version_model=PromptVersion,
+        apply_request=ApplyPromptVersionRequest,
+        tags_request=ApplyPromptVersionTagsRequest,
+        tags_version_id_field="prompt_version_id",
+        apply_description="Every `{{name}}` used in a message must be declared in `manifest.variables` (422 lists the "
+        "undeclared ones). Tool `parameters` and a `json_schema` response format must be valid JSON Schemas "
+        "(422 names the path of the fault).",
+    ),
+)
 
 
 @router.get("/prompts", tags=["Prompts"], response_model=ListEnvelope[Prompt], summary="List prompts")
@@ -42,42 +61,6 @@ async def list_prompts(
         session, settings, caller, CHAT_PROMPT, query, offset=page.offset, limit=page.limit
     )
     return list_response(items, total, page)
-
-
-@router.get(
-    "/prompts/{id}",
-    tags=["Prompts"],
-    response_model=DataEnvelope[Prompt],
-    summary="Get a prompt and its latest version",
-)
-async def get_prompt(id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller) -> JSONResponse:
-    return data_response(await versions.get_entity(session, settings, caller, CHAT_PROMPT, id))
-
-
-@router.delete(
-    "/prompts/{id}", tags=["Prompts"], response_model=EmptyResponse, summary="Delete a prompt and its versions"
-)
-async def delete_prompt(id: str, session: DbSession, caller: CurrentCaller) -> JSONResponse:
-    await versions.delete_entity(session, caller, CHAT_PROMPT, id)
-    await session.commit()
-    return empty_response()
-
-
-@router.put(
-    "/prompt-versions",
-    tags=["Prompt versions"],
-    response_model=DataEnvelope[PromptVersion],
-    summary="Create a prompt version, or update the version the manifest names",
-    description="Every `{{name}}` used in a message must be declared in `manifest.variables` (422 lists the "
-    "undeclared ones). Tool `parameters` and a `json_schema` response format must be valid JSON Schemas "
-    "(422 names the path of the fault).",
-)
-async def apply_prompt_version(
-    body: ApplyPromptVersionRequest, session: DbSession, settings: AppSettings, caller: CurrentCaller
-) -> JSONResponse:
-    result = await versions.apply_version(session, settings, caller, CHAT_PROMPT, body.manifest)
-    await session.commit()
-    return data_response(result)
 
 
 @router.get(
@@ -105,36 +88,6 @@ async def list_prompt_versions(
         session, settings, caller, CHAT_PROMPT, query, offset=page.offset, limit=page.limit
     )
     return list_response(items, total, page)
-
-
-@router.put(
-    "/prompt-versions/tags", tags=["Prompt versions"], response_model=EmptyResponse, summary="Set a version's tags"
-)
-async def apply_prompt_version_tags(
-    body: ApplyPromptVersionTagsRequest, session: DbSession, caller: CurrentCaller
-) -> JSONResponse:
-    await versions.apply_tags(session, caller, CHAT_PROMPT, body.prompt_version_id, body.tags, force=body.force)
-    await session.commit()
-    return empty_response()
-
-
-@router.get(
-    "/prompt-versions/{id}",
-    tags=["Prompt versions"],
-    response_model=DataEnvelope[PromptVersion],
-    summary="Get a prompt version",
-)
-async def get_prompt_version(id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller) -> JSONResponse:
-    return data_response(await versions.get_version(session, settings, caller, CHAT_PROMPT, id))
-
-
-@router.delete(
-    "/prompt-versions/{id}", tags=["Prompt versions"], response_model=EmptyResponse, summary="Delete a prompt version"
-)
-async def delete_prompt_version(id: str, session: DbSession, caller: CurrentCaller) -> JSONResponse:
-    await versions.delete_version(session, caller, CHAT_PROMPT, id)
-    await session.commit()
-    return empty_response()
 
 
 @router.post(

@@ -11,8 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
-from mlregistry.schemas.common import LenientInt, Subject
+from mlregistry.schemas.common import LenientInt
 from mlregistry.schemas.manifests import VersionManifestBase, WireModel
+from mlregistry.schemas.resources import EntityResource, VersionResource
 
 Number = StrictInt | StrictFloat  # a JSON number, kept as sent (no bools, no strings)
 NonNegativeInt = Annotated[LenientInt, Field(ge=0)]
@@ -335,33 +336,14 @@ class UsageCodeSnippet(BaseModel):
     icon: str | None = None
 
 
-class PromptVersion(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    id: str
-    fqn: str
+class PromptVersion(VersionResource):
     prompt_id: str
-    ml_repo_id: str
     manifest: ChatPromptManifest
-    created_by_subject: Subject
-    created_at: str | None = None
-    updated_at: str | None = None
-    usage_code_snippet: str | None = None
     usage_code_snippets: list[UsageCodeSnippet] | None = None
-    tags: list[str] | None = None
 
 
-class Prompt(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    id: str
-    ml_repo_id: str
+class Prompt(EntityResource):
     type: Literal["chat_prompt"] = "chat_prompt"
-    name: str
-    fqn: str
-    created_by_subject: Subject
-    created_at: str | None = None
-    updated_at: str | None = None
     latest_version: PromptVersion | None = None
 
 
