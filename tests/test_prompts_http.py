@@ -130,6 +130,30 @@ def test_invalid_tool_schema_is_refused_with_its_path(
         assert prompt_total(client, repo["id"]) == 0, "a refused apply leaves nothing behind"
 
 
+@pytest.mark.parametrize(
+    ("depth", "message"),
+    [
+        (40, "manifest.tools.0.function.parameters: not a valid JSON Schema: nested deeper than 64 levels"),
+        (200, "manifest: Value error, nested deeper than 100 levels"),
+    ],
+)
+def test_deeply_nested_tool_schema_is_refused_not_crashed(
+    server: LiveServer, user: LiveUser, depth: int, message: str
+) -> None:
+    schema: dict[str, Any] = {"type": "object"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}}
+    with server.client(user) as client:
+        repo = create_repo(client)["manifest"]["name"]
+        manifest = prompt_manifest(repo, "deep")
+        manifest["tools"][0]["function"]["parameters"] = schema
+        response = put_prompt(client, manifest)
+        assert response.status_code == 422, response.text
+        assert response.json()["message"] == message
+        manifest["tools"][0]["function"]["parameters"] = {"type": "object", "properties": {"a": {"type": "string"}}}
+        assert put_prompt(client, manifest).status_code == 200
+
+
 def test_invalid_response_format_schema_is_refused(server: LiveServer, user: LiveUser) -> None:
     with server.client(user) as client:
         repo = create_repo(client)["manifest"]["name"]

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from copy import deepcopy
 from typing import Any
 
 from jsonschema.exceptions import best_match
 from jsonschema.validators import Draft202012Validator, validator_for
 
+from mlregistry.schemas.common import json_nesting
 from mlregistry.services.errors import Invalid
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*\}\}")
 
 Loc = list[str | int]
+
+
+# JSON nesting a schema may have: checking is recursive, and real tool schemas stay far below this.
+MAX_SCHEMA_NESTING = 64
 
 
 def json_schema_fault(schema: dict[str, Any]) -> tuple[Loc, str] | None:
@@ -29,6 +33,8 @@ def json_schema_fault(schema: dict[str, Any]) -> tuple[Loc, str] | None:
     The draft follows `$schema` when it names a known one, else the latest (2020-12). Formats the
     meta-schema declares (e.g. `pattern` must be a regex) are checked too; nothing is fetched.
     """
+    if json_nesting(schema, MAX_SCHEMA_NESTING) > MAX_SCHEMA_NESTING:
+        return [], f"nested deeper than {MAX_SCHEMA_NESTING} levels"
     declared = schema.get("$schema")
     validator_class = (
         validator_for(schema, default=Draft202012Validator) if isinstance(declared, str) else Draft202012Validator
@@ -127,8 +133,23 @@ def render_messages(
         )
     rendered: list[dict[str, Any]] = []
     for message in messages:
-        copy = deepcopy(message)
+        copy = _copy_templated_holders(message)
         for _loc, holder, key in _templated_strings(copy, []):
             holder[key] = PLACEHOLDER.sub(lambda match: values[match.group(1)], holder[key])
         rendered.append(copy)
     return rendered, values
+
+
+def _copy_templated_holders(message: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the message in which every dict `_templated_strings` may write to is a new one."""
+    copy = dict(message)
+    if isinstance(copy.get("content"), list):
+        parts = []
+        for part in copy["content"]:
+            if isinstance(part, dict):
+                part = dict(part)
+                if isinstance(part.get("image_url"), dict):
+                    part["image_url"] = dict(part["image_url"])
+            parts.append(part)
+        copy["content"] = parts
+    return copy
