@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -265,6 +266,20 @@ def test_versions_numbering_update_and_aliases(server: LiveServer, user: LiveUse
         assert client.get(f"{API}/prompts/{prompt_id}").json()["data"]["latest_version"]["id"] == created[1]["id"]
         again = apply_prompt_version(client, repo, "assistant")
         assert again["manifest"]["version"] == 4, "numbers are never reused"
+
+
+def test_concurrent_applies_get_consecutive_numbers(server: LiveServer, user: LiveUser) -> None:
+    with server.client(user) as client:
+        repo = create_repo(client)["manifest"]["name"]
+
+    def apply(index: int) -> int:
+        with server.client(user) as worker:
+            version = apply_prompt_version(worker, repo, "busy", description=f"writer {index}")
+            return int(version["manifest"]["version"])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        numbers = sorted(pool.map(apply, range(12)))
+    assert numbers == list(range(1, 13))
 
 
 def test_version_filters(server: LiveServer, user: LiveUser) -> None:
