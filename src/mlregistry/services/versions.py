@@ -80,15 +80,16 @@ async def apply_version(
 ) -> dict[str, Any]:
     """Create the next version of an entity (creating the entity if needed), or update a named one."""
     name: str = manifest.name  # type: ignore[attr-defined]
-    repo = await repo_by_name(session, caller, manifest.ml_repo, Role.EDITOR)  # type: ignore[attr-defined]
     wire = manifest_to_wire(manifest)
+    family.check_manifest(wire)
+    repo = await repo_by_name(session, caller, manifest.ml_repo, Role.EDITOR)  # type: ignore[attr-defined]
     alias: str | None = getattr(manifest, "version_alias", None)
     now = utcnow()
     number: int | None = getattr(manifest, "version", None)
     if number is not None:
         return await _update_version(session, settings, caller, family, repo.id, name, number, wire, alias)
 
-    staged = await _staged_version_for(session, family, repo.id, wire)
+    staged = await _staged_version_for(session, family, repo.id, wire) if family.stageable else None
     if staged is not None and staged.state == STATE_FINALIZED:
         # A replay of an apply that already committed this staged version: answer the same version.
         return await _present_version(session, settings, caller, family, staged.id)
