@@ -48,13 +48,16 @@ DbSession = Annotated[AsyncSession, Depends(get_session)]
 
 
 async def get_caller(
+    request: Request,
     session: DbSession,
     settings: AppSettings,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated("Missing bearer token: send `Authorization: Bearer <token>`")
-    return await identity.authenticate(session, settings, credentials.credentials.strip())
+    caller = await identity.authenticate(session, settings, credentials.credentials.strip())
+    request.state.subject_id = caller.subject_id  # for the access log
+    return caller
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
