@@ -89,6 +89,7 @@ class RequestMiddleware:
         request_id = ""
         content_type = b""
         content_length = -1
+        chunked = False
         for name, value in scope["headers"]:
             if name == REQUEST_ID_HEADER:
                 request_id = value.decode("latin-1")
@@ -96,6 +97,8 @@ class RequestMiddleware:
                 content_type = value
             elif name == b"content-length" and value.isdigit():
                 content_length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
         if not _VALID_REQUEST_ID.match(request_id):
             request_id = uuid.uuid4().hex
         context_token = REQUEST_ID.set(request_id)
@@ -104,9 +107,11 @@ class RequestMiddleware:
         echo_header = (REQUEST_ID_HEADER, request_id.encode("latin-1"))
         status = 0
         loop = asyncio.get_running_loop()
-        deadline = asyncio.timeout(self.timeout)
-        deadline_armed = False
         limit = self.max_json_body if _is_json(content_type) else None
+        # An upload (a body that is not JSON) may take as long as its bytes take: its clock starts at its end.
+        upload = limit is None and (content_length > 0 or chunked)
+        deadline = asyncio.timeout(None if upload else self.timeout)
+        deadline_armed = False
         received = 0
 
         async def receive_limited() -> Message:
@@ -117,10 +122,21 @@ class RequestMiddleware:
                     received += len(message.get("body", b""))
                     if received > limit:
                         raise BodyTooLarge(limit)
-                elif deadline_armed and not message.get("more_body", False) and content_length > 0:
-                    # An upload's body has arrived: the timeout now counts the handling only.
+                elif upload and deadline_armed and not message.get("more_body", False):
                     deadline.reschedule(loop.time() + self.timeout)
             return message
+
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded
+            recorded = True
+            duration = time.perf_counter() - started_at
+            route = route_template(scope)
+            final_status = status or 500
+            self.metrics.observe(scope["method"], route, final_status, duration)
+            if access_logger.isEnabledFor(logging.INFO):
+                access_logger.info("request", extra=_access_fields(scope, route, final_status, duration))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -129,6 +145,8 @@ class RequestMiddleware:
                 message["headers"] = [*message.get("headers", ()), echo_header]
                 if deadline_armed:
                     deadline.reschedule(None)
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                record()  # before the last byte leaves: the client's next request sees this one counted
             await send(message)
 
         try:
@@ -155,12 +173,8 @@ class RequestMiddleware:
             response = await handle_unexpected(Request(scope), exc)
             await response(scope, receive, send_with_id)
         finally:
-            duration = time.perf_counter() - started_at
-            route = route_template(scope)
-            final_status = status or 500
-            self.metrics.observe(scope["method"], route, final_status, duration)
-            if access_logger.isEnabledFor(logging.INFO):
-                access_logger.info("request", extra=_access_fields(scope, route, final_status, duration))
+            if not recorded:
+                record()
             REQUEST_ID.reset(context_token)
 
 
