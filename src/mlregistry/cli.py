@@ -109,6 +109,25 @@ def serve(
     )
 
 
+@app.command()
+def healthcheck(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer")] = 3.0,
+) -> None:
+    """Exit 0 when the local server answers /healthz (the container's HEALTHCHECK)."""
+    import httpx
+
+    settings = _settings()
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    url = f"http://{host}:{settings.port}/healthz"
+    try:
+        healthy = httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        healthy = False
+    typer.echo(f"{url}: {'healthy' if healthy else 'unhealthy'}")
+    if not healthy:
+        raise typer.Exit(1)
+
+
 @config_app.command("table")
 def config_table(
     write: Annotated[Path | None, typer.Option(help="Rewrite the table between the markers in this file")] = None,
