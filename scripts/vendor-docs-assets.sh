@@ -20,5 +20,8 @@ sed -i '/^\/\/# sourceMappingURL=/d' "$STATIC/swagger-ui/swagger-ui-bundle.js"
 cp "$work/redoc/package/bundles/redoc.standalone.js" "$work/redoc/package/bundles/redoc.standalone.js.LICENSE.txt" \
   "$work/redoc/package/LICENSE" "$STATIC/redoc/"
 sed -i '/^\/\/# sourceMappingURL=/d' "$STATIC/redoc/redoc.standalone.js"
+# Its footer logo is the one thing ReDoc fetches from a CDN: an empty inline image instead, so nothing leaves.
+sed -i 's|https://cdn.redoc.ly/redoc/logo-mini.svg|data:image/svg+xml,%3Csvg xmlns=%22http://www.w3.org/2000/svg%22/%3E|' \
+  "$STATIC/redoc/redoc.standalone.js"
 printf 'swagger-ui-dist %s\nredoc %s\n' "$SWAGGER_UI_VERSION" "$REDOC_VERSION" > "$STATIC/VERSIONS"
 echo "Vendored swagger-ui-dist ${SWAGGER_UI_VERSION} and redoc ${REDOC_VERSION} into ${STATIC}"
