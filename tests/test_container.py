@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,13 @@ def runtime_stage() -> list[tuple[str, str]]:
 
 
 def image_env() -> dict[str, str]:
+    """The runtime stage's ENV, less PATH (the image's virtualenv is this interpreter's here)."""
     env: dict[str, str] = {}
     for keyword, rest in runtime_stage():
         if keyword == "ENV":
             for key, value in re.findall(r"(\w+)=(\S+)", rest):
                 env[key] = value
+    env.pop("PATH", None)
     return env
 
 
@@ -219,7 +222,7 @@ def compose_postgres() -> Iterator[tuple[int, dict[str, str]]]:
         for _ in range(100):
             if subprocess.run(ready, capture_output=True).returncode == 0:
                 break
-            subprocess.run(["sleep", "0.1"])
+            time.sleep(0.1)
         env = {**os.environ, "PGPASSWORD": environment["POSTGRES_PASSWORD"]}
         createdb = [
             postgres_binary("createdb"),
@@ -278,3 +281,17 @@ def test_compose_registry_runs_against_the_compose_postgres(
     # After the container stops, its healthcheck fails.
     result = subprocess.run([binary, *healthcheck[1:]], env=server.env, capture_output=True, text=True)
     assert result.returncode == 1
+
+
+def test_docs_assets_are_package_data() -> None:
+    """The wheel (and so the image) carries every vendored docs asset: /docs works from an installed package."""
+    import fnmatch
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["mlregistry"]
+    static = ROOT / "src" / "mlregistry" / "static"
+    files = [path.relative_to(static.parent).as_posix() for path in static.rglob("*") if path.is_file()]
+    assert any(name.endswith("swagger-ui-bundle.js") for name in files)
+    assert any(name.endswith("redoc.standalone.js") for name in files)
+    for name in files:
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), f"{name} is not package data"
