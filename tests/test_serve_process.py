@@ -195,3 +195,14 @@ def test_print_config_masks_secrets(tmp_path: Path) -> None:
     for secret in (BOOTSTRAP_TOKEN, SECRET_KEY, "db-password-123"):
         assert secret not in result.stdout + result.stderr
     assert not (tmp_path / "data").exists(), "printing the configuration starts nothing"
+
+
+def test_first_start_without_bootstrap_token_shows_a_working_admin_token_once(tmp_path: Path) -> None:
+    env = {"MLREGISTRY_DATA_DIR": str(tmp_path / "data"), "MLREGISTRY_SECRET_KEY": SECRET_KEY}
+    with ServeProcess(env, tmp_path / "serve.log") as server:
+        shown = [record["admin_token"] for record in server.log_records() if "admin_token" in record]
+        assert len(shown) == 1
+        with server.client(str(shown[0])) as client:
+            assert client.get(f"{API}/models").status_code == 200
+    with ServeProcess(env, tmp_path / "serve-again.log") as again:
+        assert not [record for record in again.log_records() if "admin_token" in record]

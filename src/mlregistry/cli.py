@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -90,7 +91,7 @@ def serve(
         upgrade_to_head(settings)
     result = _in_transaction(settings, lambda session: identity.bootstrap_admin(session, settings))
     if result.created and result.token:
-        logger.warning("Created user 'admin'. Its token is shown once; keep it safe:\n%s", result.token)
+        _show_admin_token(settings, result.token)
     elif result.created:
         logger.info("Created user 'admin' with the token from MLREGISTRY_BOOTSTRAP_TOKEN")
     uvicorn.run(
@@ -148,6 +149,17 @@ def config_table(
     except ValueError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+def _show_admin_token(settings: Settings, token: str) -> None:
+    """The generated admin token, shown once. Written past the logging formatter, which redacts tokens."""
+    message = "Created user 'admin'. Its token is shown once; keep it safe"
+    if settings.log_format == "json":
+        record = {"level": "warning", "logger": "mlregistry", "message": message, "admin_token": token}
+        sys.stderr.write(json.dumps(record) + "\n")
+    else:
+        sys.stderr.write(f"{message}:\n{token}\n")
+    sys.stderr.flush()
 
 
 @db_app.command("upgrade")

@@ -162,15 +162,13 @@ class RequestMiddleware:
             if status:
                 raise
             await error_response(exc.status_code, exc.detail)(scope, receive, send_with_id)
-        except TimeoutError:
-            if status or not deadline.expired():
-                raise
-            message = f"Request timed out after {self.timeout:g} seconds"
-            await error_response(504, message)(scope, receive, send_with_id)
         except Exception as exc:
             if status:
-                raise
-            response = await handle_unexpected(Request(scope), exc)
+                raise  # the response has started: the server closes the connection
+            if isinstance(exc, TimeoutError) and deadline.expired():
+                response = error_response(504, f"Request timed out after {self.timeout:g} seconds")
+            else:
+                response = await handle_unexpected(Request(scope), exc)
             await response(scope, receive, send_with_id)
         finally:
             if not recorded:
