@@ -63,9 +63,9 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Interface to bind [default: MLREGISTRY_HOST]")] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port [default: MLREGISTRY_PORT]")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes [default: MLREGISTRY_WORKERS]")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: $MLREGISTRY_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default: $MLREGISTRY_PORT)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: $MLREGISTRY_WORKERS)")] = None,
     migrate: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Apply pending migrations first")] = True,
     print_config: Annotated[
         bool, typer.Option("--print-config", help="Print the effective configuration (secrets masked) and exit")
