@@ -137,6 +137,10 @@ def test_versions_are_numbered_and_listed_newest_first(server: LiveServer, user:
         assert listed["pagination"] == {"total": 3, "offset": 0, "limit": 100}
 
         client.delete(f"{API}/model-versions/{created[2]['id']}")
+        after_delete = client.get(f"{API}/model-versions", params={"model_id": model_id}).json()
+        assert after_delete["pagination"]["total"] == 2
+        repo_id = created[0]["ml_repo_id"]
+        assert client.get(f"{API}/model-versions", params={"ml_repo_id": repo_id}).json()["pagination"]["total"] == 2
         model = client.get(f"{API}/models/{model_id}").json()["data"]
         assert model["latest_version"]["id"] == created[1]["id"]
         again = apply_model_version(client, repo, "clf")
@@ -382,6 +386,11 @@ def test_other_users_cannot_see_or_touch_a_repo(server: LiveServer, user: LiveUs
         assert other.get(f"{API}/model-versions/{version['id']}").status_code == 404
         assert other.get(f"{API}/model-versions", params={"fqn": version["fqn"]}).json()["data"] == []
         assert other.get(f"{API}/ml-repos").json()["pagination"]["total"] == 0
+        assert other.get(f"{API}/model-versions").json() == {
+            "data": [],
+            "pagination": {"total": 0, "offset": 0, "limit": 100},
+        }
+        assert other.get(f"{API}/models").json()["pagination"]["total"] == 0
         assert other.delete(f"{API}/ml-repos/{repo['id']}").status_code == 404
         writes = other.put(f"{API}/model-versions", json={"manifest": model_manifest(repo["manifest"]["name"], "x")})
         assert writes.status_code == 404

@@ -91,6 +91,8 @@ class Entity(Base):
     name: Mapped[str] = mapped_column(String(256))
     # The last number handed out: incremented in place, so allocating never reads the versions.
     last_version_number: Mapped[int] = mapped_column(Integer, default=0)
+    # Finalized versions, kept in step by the version engine: exact list totals without counting rows.
+    version_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     latest_version_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     created_by_subject: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

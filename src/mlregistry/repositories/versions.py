@@ -111,6 +111,7 @@ async def allocate_next_version(session: AsyncSession, entity_id: str, version_i
         .where(Entity.id == entity_id)
         .values(
             last_version_number=Entity.last_version_number + 1,
+            version_count=Entity.version_count + 1,
             latest_version_id=version_id,
             updated_at=now,
         )
@@ -119,8 +120,8 @@ async def allocate_next_version(session: AsyncSession, entity_id: str, version_i
     return int((await session.execute(statement)).scalar_one())
 
 
-async def refresh_latest_version(session: AsyncSession, entity_id: str) -> None:
-    """After a delete: point the entity at its highest remaining finalized version (one indexed lookup)."""
+async def forget_finalized_version(session: AsyncSession, entity_id: str) -> None:
+    """After a finalized version is deleted: one fewer version, and the latest is the highest remaining one."""
     newest = (
         select(EntityVersion.id)
         .where(EntityVersion.entity_id == entity_id, EntityVersion.state == STATE_FINALIZED)
@@ -128,7 +129,11 @@ async def refresh_latest_version(session: AsyncSession, entity_id: str) -> None:
         .limit(1)
         .scalar_subquery()
     )
-    await session.execute(update(Entity).where(Entity.id == entity_id).values(latest_version_id=newest))
+    await session.execute(
+        update(Entity)
+        .where(Entity.id == entity_id)
+        .values(latest_version_id=newest, version_count=Entity.version_count - 1)
+    )
 
 
 async def get_entity_row(session: AsyncSession, scope: AccessScope, entity_id: str, family: str) -> EntityRow | None:
@@ -253,8 +258,34 @@ async def list_versions(
         _version_select(scope).where(*conditions).order_by(*order).offset(offset).limit(limit)
     )
     rows = [_version_row(scope, row) for row in result.all()]
-    total = await session.scalar(select(func.count()).select_from(EntityVersion).where(*conditions))
-    return rows, int(total or 0)
+    return rows, await _count_versions(session, filters, scope, conditions)
+
+
+async def _count_versions(
+    session: AsyncSession, filters: VersionFilters, scope: AccessScope, conditions: list[Any]
+) -> int:
+    """The exact total. Filters that select whole entities read their kept counts (a sum over the matching
+    entities, not over their versions); filters on version attributes count the matching versions."""
+    per_version = filters.version is not None or filters.tag is not None or filters.run_ids or filters.run_steps
+    if per_version:
+        total = await session.scalar(select(func.count()).select_from(EntityVersion).where(*conditions))
+        return int(total or 0)
+    entity_conditions: list[Any] = [Entity.family == filters.family]
+    if filters.entity_id is not None:
+        entity_conditions.append(Entity.id == filters.entity_id)
+    if filters.ml_repo_id is not None:
+        entity_conditions.append(Entity.ml_repo_id == filters.ml_repo_id)
+    if filters.name is not None:
+        entity_conditions.append(Entity.name == filters.name)
+    if filters.ml_repo_name is not None:
+        entity_conditions.append(
+            Entity.ml_repo_id == select(MlRepo.id).where(MlRepo.name == filters.ml_repo_name).scalar_subquery()
+        )
+    scoped = scope.clause(Entity.ml_repo_id)
+    if scoped is not None:
+        entity_conditions.append(scoped)
+    total = await session.scalar(select(func.coalesce(func.sum(Entity.version_count), 0)).where(*entity_conditions))
+    return int(total or 0)
 
 
 def _version_row(scope: AccessScope, row: Any) -> VersionRow:

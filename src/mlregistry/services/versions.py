@@ -230,7 +230,7 @@ async def get_version(
 async def delete_version(session: AsyncSession, caller: Caller, family: Family, version_id: str) -> None:
     row = await _authorized_version(session, caller, family, version_id, Role.ADMIN)
     await queries.delete_version(session, version_id)
-    await queries.refresh_latest_version(session, row.version.entity_id)
+    await queries.forget_finalized_version(session, row.version.entity_id)
     audit.note(session, caller, "delete", family.manifest_type, version_id, version=row.version.version)
 
 
