@@ -2,30 +2,49 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
 from mlregistry import __version__
-from mlregistry.api import health, ml_repos, models, platform
+from mlregistry.api import artifacts, data_directories, health, ml_repos, models, platform, storage_objects
 from mlregistry.api.errors import install_error_handlers
 from mlregistry.repositories.database import create_database
+from mlregistry.services import reaper
 from mlregistry.settings import Settings, load_settings
+from mlregistry.storage import build_storages
 
 API_PREFIXES = ("/api/ml/v1", "/api/svc/v1")
-REGISTRY_ROUTERS = (platform.router, ml_repos.router, models.router)
+REGISTRY_ROUTERS = (
+    platform.router,
+    ml_repos.router,
+    models.router,
+    artifacts.router,
+    data_directories.router,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     database = create_database(settings)
+    storages = build_storages(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        reaper_task = (
+            asyncio.create_task(reaper.run_forever(database, settings, storages))
+            if settings.reaper_interval_seconds > 0
+            else None
+        )
         try:
             yield
         finally:
+            if reaper_task is not None:
+                reaper_task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await reaper_task
             await database.dispose()
 
     app = FastAPI(
@@ -37,8 +56,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.storages = storages
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(storage_objects.router)
     for prefix in API_PREFIXES:
         for router in REGISTRY_ROUTERS:
             # The second prefix serves the same operations; keep the OpenAPI page to one copy.

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
+from mlregistry.api.deps import AppSettings, AppStorages, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.api.paging import PageParams, data_response, empty_response, list_response, split_repeated
 from mlregistry.schemas.common import DataEnvelope, EmptyResponse, LenientInt, ListEnvelope
@@ -17,7 +17,7 @@ from mlregistry.schemas.resources import (
     Model,
     ModelVersion,
 )
-from mlregistry.services import versions
+from mlregistry.services import reaper, versions
 from mlregistry.services.families import MODEL
 from mlregistry.services.versions import EntityQuery, VersionQuery
 
@@ -62,9 +62,10 @@ async def get_model(id: str, session: DbSession, settings: AppSettings, caller: 
 
 
 @router.delete("/models/{id}", tags=["Models"], response_model=EmptyResponse, summary="Delete a model and its versions")
-async def delete_model(id: str, session: DbSession, caller: CurrentCaller) -> JSONResponse:
+async def delete_model(id: str, session: DbSession, storages: AppStorages, caller: CurrentCaller) -> JSONResponse:
     await versions.delete_entity(session, caller, MODEL, id)
     await session.commit()
+    await reaper.drain_quietly(session, storages)
     return empty_response()
 
 
@@ -75,9 +76,13 @@ async def delete_model(id: str, session: DbSession, caller: CurrentCaller) -> JS
     summary="Create a model version, or update the version the manifest names",
 )
 async def apply_model_version(
-    body: ApplyModelVersionRequest, session: DbSession, settings: AppSettings, caller: CurrentCaller
+    body: ApplyModelVersionRequest,
+    session: DbSession,
+    settings: AppSettings,
+    storages: AppStorages,
+    caller: CurrentCaller,
 ) -> JSONResponse:
-    result = await versions.apply_version(session, settings, caller, MODEL, body.manifest)
+    result = await versions.apply_version(session, settings, storages, caller, MODEL, body.manifest)
     await session.commit()
     return data_response(result)
 
@@ -142,7 +147,10 @@ async def get_model_version(id: str, session: DbSession, settings: AppSettings, 
 @router.delete(
     "/model-versions/{id}", tags=["Model versions"], response_model=EmptyResponse, summary="Delete a model version"
 )
-async def delete_model_version(id: str, session: DbSession, caller: CurrentCaller) -> JSONResponse:
+async def delete_model_version(
+    id: str, session: DbSession, storages: AppStorages, caller: CurrentCaller
+) -> JSONResponse:
     await versions.delete_version(session, caller, MODEL, id)
     await session.commit()
+    await reaper.drain_quietly(session, storages)
     return empty_response()

@@ -1,5 +1,6 @@
 """SQLAlchemy declarative tables. Importing this package registers every table on ``Base.metadata``."""
 
+from mlregistry.orm.artifacts import DataDirectory, StorageDeletion, VersionFile
 from mlregistry.orm.base import Base
 from mlregistry.orm.tables import (
     Entity,
@@ -11,4 +12,16 @@ from mlregistry.orm.tables import (
     VersionTag,
 )
 
-__all__ = ["Base", "Entity", "EntityVersion", "MlRepo", "MlRepoCollaborator", "Token", "User", "VersionTag"]
+__all__ = [
+    "Base",
+    "DataDirectory",
+    "Entity",
+    "EntityVersion",
+    "MlRepo",
+    "MlRepoCollaborator",
+    "StorageDeletion",
+    "Token",
+    "User",
+    "VersionFile",
+    "VersionTag",
+]
