@@ -36,6 +36,7 @@ READ_BLOCK_BYTES = 8 * 1024 * 1024
 MAX_PARTS = 10000
 UPLOAD_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 ROUTE_PREFIX = "/storage"
+LOCAL_BUCKET = "mlregistry-local"
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,9 @@ class LocalStorage:
     def __init__(self, name: str, root: Path, signer: UrlSigner, ttl_seconds: int) -> None:
         self.name = name
         self.root = root.resolve()
-        self.root_uri = f"mlregistry-local://{name}"
+        # The truefoundry library only accepts `s3://`, `gs://` or `wasbs://` URIs as a version's source, so the
+        # local store names its roots in the S3 form; they are resolved by this server alone.
+        self.root_uri = f"s3://{LOCAL_BUCKET}/{name}"
         self.signer = signer
         self.ttl_seconds = ttl_seconds
         self.objects = self.root / "objects"
