@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -41,8 +42,8 @@ from mlregistry.services.families import ARTIFACT, FAMILY_BY_MANIFEST_TYPE
 from mlregistry.services.versions import EntityQuery, VersionQuery
 
 router = APIRouter(responses=ERROR_RESPONSES)
-ARTIFACTS = ["Artifacts"]
-VERSIONS = ["Artifact versions"]
+ARTIFACTS: list[str | Enum] = ["Artifacts"]
+VERSIONS: list[str | Enum] = ["Artifact versions"]
 
 
 @router.get("/artifacts", tags=ARTIFACTS, response_model=ListEnvelope[Artifact], summary="List artifacts")

@@ -8,6 +8,7 @@ being written; renamed into place when complete, so a reader never sees half an 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from mlregistry.storage.base import (
@@ -119,31 +121,41 @@ class LocalStorage:
     # --- streaming writes -------------------------------------------------------------------
 
     async def _receive(self, chunks: AsyncIterator[bytes]) -> tuple[Path, StoredObject]:
-        """Stream a request body to a new temporary file, hashing it on the way; never whole in memory."""
+        """Stream a request body to a new temporary file, hashing it on the way; never whole in memory.
+
+        Blocks of 8 MiB are hashed and written in worker threads (in parallel with each other) while the
+        next block is being received, so the network, the hash and the disk overlap."""
         temporary = self.tmp / uuid.uuid4().hex
         digest = hashlib.sha256()
         size = 0
         handle = await asyncio.to_thread(temporary.open, "wb")
+        in_flight: asyncio.Future[Any] | None = None
+
+        def store(block: bytes) -> asyncio.Future[Any]:
+            return asyncio.gather(asyncio.to_thread(digest.update, block), asyncio.to_thread(handle.write, block))
+
         try:
             pending: list[bytes] = []
             pending_size = 0
-
-            def flush(blocks: list[bytes]) -> None:
-                for block in blocks:
-                    digest.update(block)
-                    handle.write(block)
-
             async for chunk in chunks:
                 pending.append(chunk)
                 pending_size += len(chunk)
                 size += len(chunk)
                 if pending_size >= WRITE_BUFFER_BYTES:
-                    await asyncio.to_thread(flush, pending)
+                    if in_flight is not None:
+                        await in_flight
+                    in_flight = store(b"".join(pending))
                     pending, pending_size = [], 0
-            await asyncio.to_thread(flush, pending)
+            if in_flight is not None:
+                await in_flight
+                in_flight = None
+            await store(b"".join(pending))
             await asyncio.to_thread(handle.flush)
             await asyncio.to_thread(os.fsync, handle.fileno())
         except BaseException:
+            if in_flight is not None:
+                with contextlib.suppress(BaseException):
+                    await in_flight
             handle.close()
             temporary.unlink(missing_ok=True)
             raise
