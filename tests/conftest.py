@@ -124,6 +124,8 @@ def make_settings(
         "data_dir": tmp_path,
         "secret_key": "test-secret-key-that-is-long-enough-0123456789",
         "tenant_name": "acme",
+        # Fileset sources whose models may trust remote code (tests/test_workspace_models_http.py).
+        "trusted_fileset_sources": ["trusted-src/", "partner/approved-ckpt"],
     }
     if backend == "postgres":
         if postgres_databases is None:

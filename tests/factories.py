@@ -48,3 +48,26 @@ def apply_model_version(client: httpx.Client, repo: str, name: str, **fields: An
     response = client.put(f"{API}/model-versions", json={"manifest": model_manifest(repo, name, **fields)})
     assert response.status_code == 200, response.text
     return response.json()["data"]
+
+
+WORKSPACES = "/apis/entities/v2/workspaces"
+
+
+def models_path(workspace: str) -> str:
+    return f"/apis/models/v2/workspaces/{workspace}/models"
+
+
+def unique_workspace(prefix: str = "ws") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def create_workspace(client: httpx.Client, name: str | None = None, **fields: Any) -> dict[str, Any]:
+    response = client.post(WORKSPACES, json={"name": name or unique_workspace(), **fields})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def create_model_entity(client: httpx.Client, workspace: str, name: str | None = None, **fields: Any) -> dict[str, Any]:
+    response = client.post(models_path(workspace), json={"name": name or unique("model"), **fields})
+    assert response.status_code == 201, response.text
+    return response.json()

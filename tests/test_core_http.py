@@ -419,3 +419,29 @@ def test_unknown_routes_and_methods_answer_http_error(server: LiveServer, user: 
             f"{API}/model-versions", content=b"{not json", headers={"content-type": "application/json"}
         )
         assert malformed.status_code == 422 and malformed.json()["statusCode"] == 422
+
+
+def test_expired_and_revoked_tokens_are_refused(server: LiveServer) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from mlregistry.orm import Token
+
+    expiring = server.create_user(prefix="expiring")
+    revoked = server.create_user(prefix="revoked")
+    with server.client(expiring) as client:
+        assert client.get(f"{API}/models").status_code == 200
+
+    async def expire_and_revoke(session) -> None:  # type: ignore[no-untyped-def]
+        past = datetime.now(UTC) - timedelta(minutes=5)
+        await session.execute(update(Token).where(Token.user_id == expiring.id).values(expires_at=past))
+        await session.execute(update(Token).where(Token.user_id == revoked.id).values(revoked_at=past))
+
+    server.run(expire_and_revoke)
+    for who, reason in ((expiring, "expired"), (revoked, "revoked")):
+        with server.client(who) as client:
+            response = client.get(f"{API}/models")
+            assert response.status_code == 401
+            assert reason in response.json()["message"]
+            assert response.headers["www-authenticate"] == "Bearer"

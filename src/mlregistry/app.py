@@ -9,7 +9,17 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 
 from mlregistry import __version__
-from mlregistry.api import artifacts, data_directories, health, ml_repos, models, platform, storage_objects
+from mlregistry.api import (
+    artifacts,
+    data_directories,
+    health,
+    ml_repos,
+    models,
+    platform,
+    storage_objects,
+    workspace_models,
+    workspaces,
+)
 from mlregistry.api.errors import install_error_handlers
 from mlregistry.repositories.database import create_database
 from mlregistry.services import reaper
@@ -24,6 +34,8 @@ REGISTRY_ROUTERS = (
     artifacts.router,
     data_directories.router,
 )
+# The NeMo-style entity API has its own paths (`/apis/...`), served at the root.
+ENTITY_ROUTERS = (workspaces.router, workspace_models.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,7 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="mlregistry",
         version=__version__,
         description="Self-hosted ML registry control plane that speaks TrueFoundry's ML API. "
-        "Every route is served under both `/api/ml/v1` and `/api/svc/v1`.",
+        "Every ML API route is served under both `/api/ml/v1` and `/api/svc/v1`; "
+        "the NeMo-style workspace and model entity API is served under `/apis/`.",
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -64,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for router in REGISTRY_ROUTERS:
             # The second prefix serves the same operations; keep the OpenAPI page to one copy.
             app.include_router(router, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])
+    for router in ENTITY_ROUTERS:
+        app.include_router(router)
     return app
 
 

@@ -132,4 +132,9 @@ def create_token(
 
 
 def main() -> None:
+    """Console entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

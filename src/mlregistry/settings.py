@@ -6,10 +6,10 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_KEY_BYTES = 32
 
@@ -71,6 +71,18 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = Field(
         60.0, ge=0, description="Seconds between reaper passes (abandoned stages, queued deletions); 0 disables it."
     )
+    trusted_fileset_sources: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Fileset sources whose model entities may set `trust_remote_code: true` (comma-separated): "
+        "a workspace (`team-nlp/`) or a full fileset name (`team-nlp/llama-ckpt`). Administrators bypass the list.",
+    )
+
+    @field_validator("trusted_fileset_sources", mode="before")
+    @classmethod
+    def _split_sources(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:

@@ -1,15 +1,23 @@
-"""Offset pagination and the response envelopes: the one place that builds them."""
+"""Pagination and the response envelopes: the one place that builds them.
+
+The ML API pages by `offset`/`limit` and answers `{"data", "pagination": {"total", "offset", "limit"}}`.
+The NeMo-style entity API under `/apis/` pages by `page`/`page_size` and answers its own list envelope.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from mlregistry.api.deps import AppSettings
 from mlregistry.schemas.common import LenientInt
+from mlregistry.schemas.workspace_models import EntitySort
 from mlregistry.services.errors import Invalid
 
 
@@ -64,3 +72,75 @@ def token_page_response(items: list[Any], next_token: str | None, limit: int | N
     if next_token is not None:
         pagination["nextPageToken"] = next_token
     return JSONResponse({"data": items, "pagination": pagination})
+
+
+# --- the entity API (`/apis/`): page numbers, sort and filter -------------------------------------
+
+FILTER_BRACKET_KEY = re.compile(r"^filter\[([^\[\]]+)\]$")
+
+
+@dataclass(frozen=True)
+class EntityPage:
+    page: int
+    page_size: int
+    sort: str
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size
+
+
+def entity_page_params(
+    settings: AppSettings,
+    page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+    page_size: Annotated[int | None, Query(description="Items per page (1-1000, default 100)")] = None,
+    sort: Annotated[
+        EntitySort, Query(description="Sort field; `-` in front sorts in decreasing order")
+    ] = "-created_at",
+) -> EntityPage:
+    if page_size is None:
+        page_size = settings.default_page_size
+    if page_size < 1 or page_size > settings.max_page_size:
+        raise Invalid.field(["query", "page_size"], f"must be between 1 and {settings.max_page_size}")
+    return EntityPage(page=page, page_size=page_size, sort=sort)
+
+
+EntityPageParams = Annotated[EntityPage, Depends(entity_page_params)]
+
+
+def entity_filter(request: Request) -> dict[str, Any]:
+    """Field equalities from `filter={"field": value}` (JSON) and `filter[field]=value` (bracket form)."""
+    filters: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        if key == "filter":
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                raise Invalid.field(["query", "filter"], "must be a JSON object of field equalities") from None
+            if not isinstance(parsed, dict):
+                raise Invalid.field(["query", "filter"], "must be a JSON object of field equalities")
+            filters.update(parsed)
+        elif match := FILTER_BRACKET_KEY.match(key):
+            filters[match.group(1)] = value
+    return filters
+
+
+EntityFilter = Annotated[dict[str, Any], Depends(entity_filter)]
+
+
+def entity_list_response(items: list[Any], total: int, page: EntityPage, filters: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": items,
+            "pagination": {
+                "page": page.page,
+                "page_size": page.page_size,
+                "current_page_size": len(items),
+                "total_pages": math.ceil(total / page.page_size),
+                "total_results": total,
+            },
+            "sort": page.sort,
+            "filter": filters,
+        }
+    )

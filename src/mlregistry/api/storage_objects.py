@@ -108,7 +108,8 @@ async def complete_multipart_upload(
     return Response(result, media_type="application/xml")
 
 
-@router.api_route("/{storage_name}/{key:path}", methods=["GET", "HEAD"], summary="Download an object (Range supported)")
+@router.get("/{storage_name}/{key:path}", summary="Download an object (Range supported)")
+@router.head("/{storage_name}/{key:path}", include_in_schema=False)
 async def get_object(
     storage_name: str, key: str, request: Request, storages: AppStorages, expires: Expires, signature: Signature
 ) -> Response:

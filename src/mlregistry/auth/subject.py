@@ -40,3 +40,16 @@ def user_principals(slug: str, email: str | None) -> frozenset[str]:
     if email:
         names.add(f"user:{email.lower()}")
     return frozenset(names)
+
+
+# The member principal that stands for every authenticated caller.
+EVERY_CALLER = "*"
+
+
+def normalise_principal(subject: str) -> str:
+    """The principal a member entry grants to. `user:` references are case-insensitive; a bare email or
+    slug names a user; `*` (every caller) and other kinds (`team:<name>`) stay as they are."""
+    kind, separator, reference = subject.partition(":")
+    if not separator:
+        return subject if subject == EVERY_CALLER else f"user:{subject.lower()}"
+    return f"{kind}:{reference.lower()}" if kind == "user" else subject

@@ -11,6 +11,7 @@ from mlregistry.orm.tables import (
     User,
     VersionTag,
 )
+from mlregistry.orm.workspaces import Workspace, WorkspaceMember, WorkspaceModel
 
 __all__ = [
     "Base",
@@ -24,4 +25,7 @@ __all__ = [
     "User",
     "VersionFile",
     "VersionTag",
+    "Workspace",
+    "WorkspaceMember",
+    "WorkspaceModel",
 ]

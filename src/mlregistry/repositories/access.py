@@ -1,59 +1,81 @@
-"""Queries behind the permission mechanism: collaborator roles and the readable-repo scope.
+"""Queries behind the permission mechanism: member roles and the readable-resource scope.
 
-The caller's collaborator rank on a repo is computed inside the same query that loads the repo (or
-the version, or the entity), so an authorized read stays one indexed round trip.
+Two kinds of resource are guarded row by row: ML repos (roles held by collaborators) and workspaces
+(roles held by members). `Guarded` describes where a kind keeps its creator and its member roles;
+the queries below are the same for every kind. The caller's member rank on a resource is computed
+inside the same query that loads the resource (or what it holds), so an authorized read stays one
+indexed round trip.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, case, delete, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlregistry.orm import MlRepo, MlRepoCollaborator
+from mlregistry.orm import MlRepoCollaborator
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class RepoScope:
-    """Which ML repos a caller may see: all of them (tenant admin) or those it holds a role on."""
+class Guarded:
+    """One kind of guarded resource: its id and creator columns, its member table, its role ranks."""
 
+    noun: str
+    id_column: Any
+    creator_column: Any
+    member_key: Any
+    member_principal: Any
+    member_role: Any
+    role_ranks: Mapping[str, int]
+    # A member principal that stands for every authenticated caller, where the kind has one.
+    every_caller_principal: str | None = None
+
+
+@dataclass(frozen=True)
+class AccessScope:
+    """Which resources of one kind a caller may see: all (tenant admin) or those it created or holds a role on."""
+
+    guarded: Guarded
     unrestricted: bool
     subject_id: str = ""
     principals: frozenset[str] = frozenset()
-    role_ranks: Mapping[str, int] | None = None
 
-    def clause(self, ml_repo_id_column: Any) -> ColumnElement[bool] | None:
+    def clause(self, id_column: Any) -> ColumnElement[bool] | None:
         if self.unrestricted:
             return None
-        collaborator_repos = select(MlRepoCollaborator.ml_repo_id).where(
-            MlRepoCollaborator.principal.in_(sorted(self.principals))
-        )
-        created_repos = select(MlRepo.id).where(MlRepo.created_by_subject_id == self.subject_id)
-        return or_(ml_repo_id_column.in_(collaborator_repos), ml_repo_id_column.in_(created_repos))
+        guarded = self.guarded
+        member_of = select(guarded.member_key).where(guarded.member_principal.in_(sorted(self.principals)))
+        created = select(guarded.id_column).where(guarded.creator_column == self.subject_id)
+        return or_(id_column.in_(member_of), id_column.in_(created))
 
-    def rank_column(self, ml_repo_id_column: Any) -> Any:
-        """The highest collaborator rank the caller holds on the row's repo (0 for none)."""
-        ranks = self.role_ranks or {}
-        if self.unrestricted or not ranks:
+    def rank_column(self, id_column: Any) -> Any:
+        """The highest member rank the caller holds on the row's resource (0 for none)."""
+        guarded = self.guarded
+        if self.unrestricted or not guarded.role_ranks:
             return literal(0)
-        ranked = case(dict(ranks), value=MlRepoCollaborator.role_id, else_=0)
+        ranked = case(dict(guarded.role_ranks), value=guarded.member_role, else_=0)
         return (
             select(func.coalesce(func.max(ranked), 0))
-            .where(
-                MlRepoCollaborator.ml_repo_id == ml_repo_id_column,
-                MlRepoCollaborator.principal.in_(sorted(self.principals)),
-            )
+            .where(guarded.member_key == id_column, guarded.member_principal.in_(sorted(self.principals)))
             .scalar_subquery()
         )
 
+    def access(self, resource: T, rank: Any) -> Access[T]:
+        return Access(resource=resource, collaborator_rank=int(rank or 0), guarded=self.guarded)
+
 
 @dataclass
-class RepoAccess:
-    repo: MlRepo
+class Access(Generic[T]):
+    """A loaded resource with the caller's member rank on it."""
+
+    resource: T
     collaborator_rank: int
+    guarded: Guarded
 
 
 async def replace_collaborators(session: AsyncSession, ml_repo_id: int, roles: dict[str, str]) -> None:

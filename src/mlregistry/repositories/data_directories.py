@@ -9,13 +9,13 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlregistry.orm import DataDirectory, MlRepo
-from mlregistry.repositories.access import RepoAccess, RepoScope
+from mlregistry.repositories.access import Access, AccessScope
 
 
 @dataclass
 class DataDirectoryRow:
     directory: DataDirectory
-    access: RepoAccess
+    access: Access[MlRepo]
 
 
 @dataclass
@@ -25,21 +25,18 @@ class DataDirectoryFilters:
     name: str | None = None
 
 
-def _select(scope: RepoScope) -> Select[Any]:
+def _select(scope: AccessScope) -> Select[Any]:
     return select(DataDirectory, MlRepo, scope.rank_column(MlRepo.id)).join(
         MlRepo, MlRepo.id == DataDirectory.ml_repo_id
     )
 
 
-def _rows(result: Any) -> list[DataDirectoryRow]:
-    return [
-        DataDirectoryRow(directory=row[0], access=RepoAccess(repo=row[1], collaborator_rank=int(row[2] or 0)))
-        for row in result.all()
-    ]
+def _rows(scope: AccessScope, result: Any) -> list[DataDirectoryRow]:
+    return [DataDirectoryRow(directory=row[0], access=scope.access(row[1], row[2])) for row in result.all()]
 
 
-async def get_row(session: AsyncSession, scope: RepoScope, directory_id: str) -> DataDirectoryRow | None:
-    rows = _rows(await session.execute(_select(scope).where(DataDirectory.id == directory_id)))
+async def get_row(session: AsyncSession, scope: AccessScope, directory_id: str) -> DataDirectoryRow | None:
+    rows = _rows(scope, await session.execute(_select(scope).where(DataDirectory.id == directory_id)))
     return rows[0] if rows else None
 
 
@@ -59,7 +56,7 @@ async def delete_by_id(session: AsyncSession, directory_id: str) -> None:
 
 
 async def list_page(
-    session: AsyncSession, filters: DataDirectoryFilters, scope: RepoScope, *, offset: int, limit: int
+    session: AsyncSession, filters: DataDirectoryFilters, scope: AccessScope, *, offset: int, limit: int
 ) -> tuple[list[DataDirectoryRow], int]:
     conditions: list[Any] = []
     if filters.ml_repo_id is not None:
@@ -74,13 +71,14 @@ async def list_page(
     if scoped is not None:
         conditions.append(scoped)
     page = _rows(
+        scope,
         await session.execute(
             _select(scope)
             .where(*conditions)
             .order_by(DataDirectory.created_at.desc(), DataDirectory.id.desc())
             .offset(offset)
             .limit(limit)
-        )
+        ),
     )
     total = await session.scalar(select(func.count()).select_from(DataDirectory).where(*conditions))
     return page, int(total or 0)

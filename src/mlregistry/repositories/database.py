@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event
@@ -43,9 +44,19 @@ class Database:
     engine: AsyncEngine
     readers: async_sessionmaker[AsyncSession]
     writers: async_sessionmaker[AsyncSession]
+    # SQLite has one writer at a time: queue this process's writers here instead of letting each
+    # connection poll the database lock (SQLite's busy handler sleeps with growing back-off).
+    serialize_writes: bool = False
+    _write_lock: asyncio.Lock | None = field(default=None, init=False)
 
     @asynccontextmanager
     async def session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
+        if write and self.serialize_writes:
+            if self._write_lock is None:
+                self._write_lock = asyncio.Lock()
+            async with self._write_lock, self.writers() as session:
+                yield session
+            return
         factory = self.writers if write else self.readers
         async with factory() as session:
             yield session
@@ -75,4 +86,5 @@ def create_database(settings: Settings) -> Database:
         engine=engine,
         readers=async_sessionmaker(engine, expire_on_commit=False),
         writers=async_sessionmaker(write_engine, expire_on_commit=False),
+        serialize_writes=url.startswith("sqlite"),
     )

@@ -6,24 +6,24 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlregistry.orm import MlRepo
-from mlregistry.repositories.access import RepoAccess, RepoScope
+from mlregistry.repositories.access import Access, AccessScope
 
 
-async def _access(session: AsyncSession, scope: RepoScope, condition: Any) -> RepoAccess | None:
+async def _access(session: AsyncSession, scope: AccessScope, condition: Any) -> Access[MlRepo] | None:
     row = (await session.execute(select(MlRepo, scope.rank_column(MlRepo.id)).where(condition))).first()
-    return RepoAccess(repo=row[0], collaborator_rank=int(row[1] or 0)) if row else None
+    return scope.access(row[0], row[1]) if row else None
 
 
-async def get_by_id(session: AsyncSession, scope: RepoScope, ml_repo_id: int) -> RepoAccess | None:
+async def get_by_id(session: AsyncSession, scope: AccessScope, ml_repo_id: int) -> Access[MlRepo] | None:
     return await _access(session, scope, MlRepo.id == ml_repo_id)
 
 
-async def get_by_name(session: AsyncSession, scope: RepoScope, name: str) -> RepoAccess | None:
+async def get_by_name(session: AsyncSession, scope: AccessScope, name: str) -> Access[MlRepo] | None:
     return await _access(session, scope, MlRepo.name == name)
 
 
 async def list_page(
-    session: AsyncSession, scope: RepoScope, *, name: str | None, offset: int, limit: int
+    session: AsyncSession, scope: AccessScope, *, name: str | None, offset: int, limit: int
 ) -> tuple[list[MlRepo], int]:
     conditions = []
     if name is not None:

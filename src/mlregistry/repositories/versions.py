@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from mlregistry.orm import Entity, EntityVersion, MlRepo, VersionTag
-from mlregistry.repositories.access import RepoAccess, RepoScope
+from mlregistry.repositories.access import Access, AccessScope
 
 STATE_STAGED = "STAGED"
 STATE_FINALIZED = "FINALIZED"
@@ -24,22 +24,22 @@ STATE_FAILED = "FAILED"
 class VersionRow:
     version: EntityVersion
     entity_name: str
-    access: RepoAccess
+    access: Access[MlRepo]
 
     @property
     def ml_repo_name(self) -> str:
-        return self.access.repo.name
+        return self.access.resource.name
 
 
 @dataclass
 class EntityRow:
     entity: Entity
-    access: RepoAccess
+    access: Access[MlRepo]
     latest: EntityVersion | None
 
     @property
     def ml_repo_name(self) -> str:
-        return self.access.repo.name
+        return self.access.resource.name
 
 
 @dataclass
@@ -66,7 +66,8 @@ class EntityFilters:
 
 
 def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    """The dialect's INSERT, which offers ON CONFLICT on both databases."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 async def upsert_entity(
@@ -130,8 +131,10 @@ async def refresh_latest_version(session: AsyncSession, entity_id: str) -> None:
     await session.execute(update(Entity).where(Entity.id == entity_id).values(latest_version_id=newest))
 
 
-async def get_entity_row(session: AsyncSession, scope: RepoScope, entity_id: str, family: str) -> EntityRow | None:
-    rows = await _entity_rows(session, _entity_select(scope).where(Entity.id == entity_id, Entity.family == family))
+async def get_entity_row(session: AsyncSession, scope: AccessScope, entity_id: str, family: str) -> EntityRow | None:
+    rows = await _entity_rows(
+        session, scope, _entity_select(scope).where(Entity.id == entity_id, Entity.family == family)
+    )
     return rows[0] if rows else None
 
 
@@ -141,7 +144,7 @@ async def find_entity(session: AsyncSession, ml_repo_id: int, family: str, name:
     )
 
 
-def _entity_select(scope: RepoScope) -> Select[Any]:
+def _entity_select(scope: AccessScope) -> Select[Any]:
     latest = aliased(EntityVersion)
     return (
         select(Entity, MlRepo, scope.rank_column(MlRepo.id), latest)
@@ -150,15 +153,12 @@ def _entity_select(scope: RepoScope) -> Select[Any]:
     )
 
 
-async def _entity_rows(session: AsyncSession, statement: Select[Any]) -> list[EntityRow]:
+async def _entity_rows(session: AsyncSession, scope: AccessScope, statement: Select[Any]) -> list[EntityRow]:
     result = await session.execute(statement)
-    return [
-        EntityRow(entity=row[0], access=RepoAccess(repo=row[1], collaborator_rank=int(row[2] or 0)), latest=row[3])
-        for row in result.all()
-    ]
+    return [EntityRow(entity=row[0], access=scope.access(row[1], row[2]), latest=row[3]) for row in result.all()]
 
 
-def _entity_conditions(filters: EntityFilters, scope: RepoScope) -> list[Any]:
+def _entity_conditions(filters: EntityFilters, scope: AccessScope) -> list[Any]:
     conditions: list[Any] = [Entity.family == filters.family]
     if filters.ml_repo_id is not None:
         conditions.append(Entity.ml_repo_id == filters.ml_repo_id)
@@ -185,11 +185,12 @@ def _entity_conditions(filters: EntityFilters, scope: RepoScope) -> list[Any]:
 
 
 async def list_entities(
-    session: AsyncSession, filters: EntityFilters, scope: RepoScope, *, offset: int, limit: int
+    session: AsyncSession, filters: EntityFilters, scope: AccessScope, *, offset: int, limit: int
 ) -> tuple[list[EntityRow], int]:
     conditions = _entity_conditions(filters, scope)
     page = await _entity_rows(
         session,
+        scope,
         _entity_select(scope)
         .where(*conditions)
         .order_by(Entity.created_at.desc(), Entity.id.desc())
@@ -200,7 +201,7 @@ async def list_entities(
     return page, int(total or 0)
 
 
-def _version_select(scope: RepoScope) -> Select[Any]:
+def _version_select(scope: AccessScope) -> Select[Any]:
     return (
         select(EntityVersion, Entity.name, MlRepo, scope.rank_column(MlRepo.id))
         .join(Entity, Entity.id == EntityVersion.entity_id)
@@ -208,7 +209,7 @@ def _version_select(scope: RepoScope) -> Select[Any]:
     )
 
 
-def _version_conditions(filters: VersionFilters, scope: RepoScope) -> list[Any]:
+def _version_conditions(filters: VersionFilters, scope: AccessScope) -> list[Any]:
     conditions: list[Any] = [EntityVersion.family == filters.family, EntityVersion.state == STATE_FINALIZED]
     if filters.entity_id is not None:
         conditions.append(EntityVersion.entity_id == filters.entity_id)
@@ -238,7 +239,7 @@ def _version_conditions(filters: VersionFilters, scope: RepoScope) -> list[Any]:
 
 
 async def list_versions(
-    session: AsyncSession, filters: VersionFilters, scope: RepoScope, *, offset: int, limit: int
+    session: AsyncSession, filters: VersionFilters, scope: AccessScope, *, offset: int, limit: int
 ) -> tuple[list[VersionRow], int]:
     conditions = _version_conditions(filters, scope)
     single_entity = filters.entity_id is not None or (
@@ -251,20 +252,18 @@ async def list_versions(
     result = await session.execute(
         _version_select(scope).where(*conditions).order_by(*order).offset(offset).limit(limit)
     )
-    rows = [_version_row(row) for row in result.all()]
+    rows = [_version_row(scope, row) for row in result.all()]
     total = await session.scalar(select(func.count()).select_from(EntityVersion).where(*conditions))
     return rows, int(total or 0)
 
 
-def _version_row(row: Any) -> VersionRow:
-    return VersionRow(
-        version=row[0], entity_name=row[1], access=RepoAccess(repo=row[2], collaborator_rank=int(row[3] or 0))
-    )
+def _version_row(scope: AccessScope, row: Any) -> VersionRow:
+    return VersionRow(version=row[0], entity_name=row[1], access=scope.access(row[2], row[3]))
 
 
-async def get_version_row(session: AsyncSession, scope: RepoScope, version_id: str) -> VersionRow | None:
+async def get_version_row(session: AsyncSession, scope: AccessScope, version_id: str) -> VersionRow | None:
     row = (await session.execute(_version_select(scope).where(EntityVersion.id == version_id))).first()
-    return _version_row(row) if row else None
+    return _version_row(scope, row) if row else None
 
 
 async def find_version(session: AsyncSession, entity_id: str, version: int) -> EntityVersion | None:

@@ -34,7 +34,7 @@ def _not_found(directory_id: str) -> NotFound:
 
 
 def _present(settings: Settings, row: DataDirectoryRow) -> dict[str, Any]:
-    return data_directory_to_wire(row.directory, row.access.repo.name, settings.tenant_name)
+    return data_directory_to_wire(row.directory, row.access.resource.name, settings.tenant_name)
 
 
 async def apply_data_directory(
@@ -136,7 +136,7 @@ async def delete_data_directory(
     """Remove the record; with `delete_contents` its stored files too (queued in the same transaction)."""
     row = await _authorized(session, caller, directory_id, Role.ADMIN)
     if delete_contents and row.directory.storage_prefix is not None:
-        await reaper.enqueue(session, row.access.repo.storage_integration_fqn, [row.directory.storage_prefix])
+        await reaper.enqueue(session, row.access.resource.storage_integration_fqn, [row.directory.storage_prefix])
     await queries.delete_by_id(session, directory_id)
 
 
@@ -153,7 +153,7 @@ async def _target(
     if row.directory.storage_prefix is None:
         raise Invalid.field(["id"], "this data directory points at an external location the server cannot sign for")
     return DirectoryTarget(
-        storage=storages.for_repo(row.access.repo.storage_integration_fqn), prefix=row.directory.storage_prefix
+        storage=storages.for_repo(row.access.resource.storage_integration_fqn), prefix=row.directory.storage_prefix
     )
 
 

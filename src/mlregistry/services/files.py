@@ -150,7 +150,7 @@ async def _version_target(
     if row is None or row.version.family not in STAGEABLE_FAMILIES:
         raise _not_found(version_id)
     authorize(caller, row.access, needed, not_found=_not_found(version_id).message)
-    repo = row.access.repo
+    repo = row.access.resource
     return StagedTarget(
         row=row, storage=storages.for_repo(repo.storage_integration_fqn), prefix=version_prefix(repo.id, version_id)
     )
@@ -235,7 +235,7 @@ async def mark_stage_failure(session: AsyncSession, storages: StorageRegistry, c
     target = await _version_target(session, storages, caller, version_id, Role.EDITOR)
     if not await queries.mark_failed(session, version_id):
         return False
-    await queries.enqueue_deletions(session, target.row.access.repo.storage_integration_fqn, [target.prefix])
+    await queries.enqueue_deletions(session, target.row.access.resource.storage_integration_fqn, [target.prefix])
     return True
 
 

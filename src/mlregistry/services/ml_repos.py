@@ -7,14 +7,14 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlregistry.auth.subject import Caller
+from mlregistry.auth.subject import Caller, normalise_principal
 from mlregistry.orm import MlRepo
 from mlregistry.orm.base import utcnow
 from mlregistry.repositories import access as access_repo
 from mlregistry.repositories import ml_repos as repo_queries
 from mlregistry.schemas.manifests import MlRepoManifest, manifest_to_wire
 from mlregistry.services import reaper
-from mlregistry.services.access import Role, authorize, repo_scope, role_on_repo
+from mlregistry.services.access import Role, authorize, repo_scope, role_of
 from mlregistry.services.errors import Conflict, Invalid
 from mlregistry.services.presenters import ml_repo_to_wire
 from mlregistry.settings import Settings
@@ -45,8 +45,7 @@ async def repo_by_name(session: AsyncSession, caller: Caller, name: str, needed:
 def _collaborator_roles(manifest: MlRepoManifest) -> dict[str, str]:
     roles: dict[str, str] = {}
     for collaborator in manifest.collaborators or []:
-        kind, _, reference = collaborator.subject.partition(":")
-        principal = f"{kind}:{reference.lower()}" if kind == "user" else collaborator.subject
+        principal = normalise_principal(collaborator.subject)
         if principal in roles and roles[principal] != collaborator.role_id:
             raise Invalid.field(
                 ["manifest", "collaborators"], f"subject '{collaborator.subject}' is listed with two roles"
@@ -82,7 +81,7 @@ async def apply_ml_repo(
         except IntegrityError as exc:
             raise Conflict(f"An ML repo named '{manifest.name}' already exists") from exc
     else:
-        if role_on_repo(caller, existing) < Role.VIEWER:
+        if role_of(caller, existing) < Role.VIEWER:
             raise Conflict(f"The ML repo name '{manifest.name}' is already taken")
         repo = authorize(caller, existing, Role.ADMIN, not_found=_not_found(manifest.name))
         if repo.storage_integration_fqn != manifest.storage_integration_fqn:

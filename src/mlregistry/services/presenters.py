@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from mlregistry.orm import DataDirectory, MlRepo
+from mlregistry.orm import DataDirectory, MlRepo, Workspace, WorkspaceMember, WorkspaceModel
 from mlregistry.repositories.versions import EntityRow, VersionRow
 from mlregistry.services.families import Family
 from mlregistry.services.fqn import entity_fqn, version_fqn
@@ -87,4 +87,64 @@ def data_directory_to_wire(directory: DataDirectory, ml_repo_name: str, tenant: 
             f'data_directory = client.get_data_directory_by_fqn(fqn="{fqn}")\n'
             'data_directory.download(download_path="your/download/location")'
         ),
+    }
+
+
+# --- the NeMo-style entity API ---------------------------------------------------------------
+
+SECRET_MASK = "********"
+SCALAR_TYPES = (str, int, float, bool, type(None))
+
+
+def workspace_to_wire(workspace: Workspace) -> dict[str, Any]:
+    return {
+        "id": workspace.id,
+        "name": workspace.name,
+        "description": workspace.description,
+        "created_at": iso(workspace.created_at),
+        "updated_at": iso(workspace.updated_at),
+        "created_by": workspace.created_by_subject,
+    }
+
+
+def workspace_members_to_wire(members: list[WorkspaceMember]) -> list[dict[str, Any]]:
+    """One entry per principal with all of its roles (a principal's roles are granted together)."""
+    entries: dict[str, dict[str, Any]] = {}
+    for member in members:
+        entry = entries.setdefault(
+            member.principal, {"principal": member.principal, "roles": [], "granted_at": iso(member.granted_at)}
+        )
+        entry["roles"].append(member.role_id)
+    return list(entries.values())
+
+
+def workspace_model_to_wire(model: WorkspaceModel, workspace_name: str, *, verbose: bool) -> dict[str, Any]:
+    """`verbose=False` trims `spec` to its top-level scalar keys; an endpoint's API key is never shown in clear."""
+    spec = model.spec
+    if spec is not None and not verbose:
+        spec = {key: value for key, value in spec.items() if isinstance(value, SCALAR_TYPES)}
+    api_endpoint = model.api_endpoint
+    if api_endpoint is not None and api_endpoint.get("api_key"):
+        api_endpoint = {**api_endpoint, "api_key": SECRET_MASK}
+    return {
+        "id": model.id,
+        "name": model.name,
+        "workspace": workspace_name,
+        "project": model.project,
+        "description": model.description,
+        "spec": spec,
+        "finetuning_type": model.finetuning_type,
+        "fileset": model.fileset,
+        "trust_remote_code": model.trust_remote_code,
+        "base_model": model.base_model,
+        "api_endpoint": api_endpoint,
+        "backend_format": model.backend_format,
+        "adapters": [],
+        "prompt": model.prompt,
+        "custom_fields": model.custom_fields or {},
+        "ownership": model.ownership,
+        "model_providers": list(model.model_providers or []),
+        "created_by": model.created_by_subject,
+        "created_at": iso(model.created_at),
+        "updated_at": iso(model.updated_at),
     }

@@ -300,7 +300,7 @@ async def get_version(
 
 async def delete_version(session: AsyncSession, caller: Caller, family: Family, version_id: str) -> None:
     row = await _authorized_version(session, caller, family, version_id, Role.ADMIN)
-    repo = row.access.repo
+    repo = row.access.resource
     await reaper.enqueue_version(session, repo.storage_integration_fqn, repo.id, version_id)
     await queries.delete_version(session, version_id)
     await queries.refresh_latest_version(session, row.version.entity_id)
@@ -395,7 +395,7 @@ async def get_entity(
 
 async def delete_entity(session: AsyncSession, caller: Caller, family: Family, entity_id: str) -> None:
     row = await _authorized_entity(session, caller, family, entity_id, Role.ADMIN)
-    repo = row.access.repo
+    repo = row.access.resource
     await reaper.enqueue_entity(session, repo.storage_integration_fqn, repo.id, entity_id)
     await queries.delete_entity(session, entity_id)
 
