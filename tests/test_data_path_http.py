@@ -218,6 +218,11 @@ def test_stage_validates_the_manifest(server: LiveServer, user: LiveUser) -> Non
             stage(client, artifact_manifest(name, "ok"))["storage_root"] + "-forged",
         )
         assert forged_root.status_code == 422
+        staged = stage(client, artifact_manifest(name, "ok"))
+        other_name = finalize(client, "artifact-versions", artifact_manifest(name, "other"), staged["storage_root"])
+        assert other_name.status_code == 422 and other_name.json()["details"][0]["loc"] == ["manifest", "name"]
+        as_model = finalize(client, "model-versions", model_manifest(name, "ok"), staged["storage_root"])
+        assert as_model.status_code == 422
 
 
 def test_roles_viewer_reads_editor_writes_admin_deletes(server: LiveServer, user: LiveUser) -> None:

@@ -240,6 +240,10 @@ async def _staged_version_for(
         if storages.owns(uri):
             raise Invalid.field(["manifest", "source", "uri"], "names no staged version (expired or never staged)")
         return None
+    if version.state == STATE_STAGED and version.manifest.get("name") != wire.get("name"):
+        raise Invalid.field(
+            ["manifest", "name"], f"the staged version at this root is of '{version.manifest.get('name')}'"
+        )
     if version.family != family.name or version.ml_repo_id != ml_repo_id:
         raise Invalid.field(["manifest", "source", "uri"], "belongs to a staged version of another entity or ML repo")
     return version
