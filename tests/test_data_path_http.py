@@ -336,3 +336,14 @@ def test_no_objects_left_after_deletes(server: LiveServer, user: LiveUser) -> No
         assert stored_objects(server, f"{repo['id']}/{leftover_stage['id']}")
         assert client.delete(f"{API}/ml-repos/{repo['id']}").status_code == 200
         assert stored_objects(server, repo["id"]) == []
+
+
+def test_a_file_and_a_directory_of_the_same_name(server: LiveServer, user: LiveUser) -> None:
+    """S3 keys `a` and `a/b` coexist; on local disk the second upload is refused with a 4xx, never a 5xx."""
+    with server.client(user) as client:
+        repo = create_repo(client)
+        _, staged = _staged_artifact(client, repo["manifest"]["name"])
+        first, second = signed_urls(client, staged["id"], ["a", "a/b"], "WRITE")
+        assert httpx.put(first, content=b"file").status_code == 200
+        answer = httpx.put(second, content=b"nested")
+        assert answer.status_code == (200 if server.s3 is not None else 422)

@@ -177,8 +177,16 @@ class LocalStorage:
     async def put_object(self, key: str, chunks: AsyncIterator[bytes]) -> StoredObject:
         self.object_path(key)  # validate the key before reading the body
         temporary, stored = await self._receive(chunks)
-        await asyncio.to_thread(self._install, temporary, key, stored)
+        await asyncio.to_thread(self._install_or_discard, temporary, key, stored)
         return stored
+
+    def _install_or_discard(self, temporary: Path, key: str, stored: StoredObject) -> None:
+        try:
+            self._install(temporary, key, stored)
+        except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+            # On disk a path cannot be both a file and a directory (`a` and `a/b`), unlike S3 keys.
+            temporary.unlink(missing_ok=True)
+            raise StorageError(f"'{key}' collides with an existing file or directory of the same name") from exc
 
     def _part_directory(self, key: str, upload_id: str) -> Path:
         if not UPLOAD_ID_PATTERN.match(upload_id):
@@ -224,7 +232,10 @@ class LocalStorage:
             output.flush()
             os.fsync(output.fileno())
         stored = StoredObject(size=size, sha256=digest.hexdigest())
-        self._install(temporary, key, stored)
+        try:
+            self._install_or_discard(temporary, key, stored)
+        except StorageError as exc:
+            raise MultipartError(str(exc)) from exc
         shutil.rmtree(directory, ignore_errors=True)
         return stored
 
