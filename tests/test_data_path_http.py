@@ -207,6 +207,15 @@ def test_stage_validates_the_manifest(server: LiveServer, user: LiveUser) -> Non
         assert client.post(f"{API}/artifact-versions/stage", json={"manifest": external}).status_code == 422
         long = artifact_manifest(name, "ok", description="x" * 600)
         assert client.post(f"{API}/artifact-versions/stage", json={"manifest": long}).status_code == 422
+        skill = {
+            "type": "agent-skill",
+            "name": "skill",
+            "metadata": {},
+            "ml_repo": name,
+            "source": {"type": "inline", "skill_md": "# skill"},
+        }
+        refused_skill = client.post(f"{API}/artifact-versions/stage", json={"manifest": skill})
+        assert refused_skill.status_code == 422 and refused_skill.json()["details"][0]["loc"] == ["manifest", "type"]
         unknown_repo = client.post(
             f"{API}/artifact-versions/stage", json={"manifest": artifact_manifest(unique("nope"), "ok")}
         )

@@ -34,11 +34,9 @@ from mlregistry.schemas.artifacts import (
     StageResponse,
 )
 from mlregistry.schemas.common import DataEnvelope, EmptyResponse, LenientInt, ListEnvelope
-from mlregistry.schemas.manifests import AgentSkillManifest
 from mlregistry.schemas.resources import ApplyArtifactVersionRequest
 from mlregistry.services import files, reaper, versions
-from mlregistry.services.errors import Invalid
-from mlregistry.services.families import ARTIFACT, FAMILY_BY_MANIFEST_TYPE
+from mlregistry.services.families import ARTIFACT
 from mlregistry.services.versions import EntityQuery, VersionQuery
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -153,10 +151,7 @@ async def apply_artifact_version_tags(
 async def stage_version(
     body: StageRequest, session: DbSession, storages: AppStorages, caller: CurrentCaller
 ) -> JSONResponse:
-    if isinstance(body.manifest, AgentSkillManifest):
-        raise Invalid.field(["manifest", "type"], "agent-skill versions are not supported by this server")
-    family = FAMILY_BY_MANIFEST_TYPE[body.manifest.type]
-    result = await versions.stage_version(session, storages, caller, family, body.manifest)
+    result = await versions.stage_version(session, storages, caller, body.manifest)
     await session.commit()
     return JSONResponse(result)
 

@@ -77,7 +77,7 @@ async def drain_quietly(session: AsyncSession, storages: StorageRegistry) -> Non
         logger.exception("draining the storage deletion queue failed; the reaper will retry")
 
 
-async def reap_abandoned_stages(session: AsyncSession, settings: Settings, *, older_than: timedelta) -> int:
+async def reap_abandoned_stages(session: AsyncSession, *, older_than: timedelta) -> int:
     """Delete staged (and failed) versions older than `older_than`, queueing their objects. Returns how many."""
     reaped = 0
     while True:
@@ -97,9 +97,7 @@ async def reap_abandoned_stages(session: AsyncSession, settings: Settings, *, ol
 
 async def reap_once(database: Database, settings: Settings, storages: StorageRegistry) -> int:
     async with database.session(write=True) as session:
-        reaped = await reap_abandoned_stages(
-            session, settings, older_than=timedelta(seconds=settings.stage_ttl_seconds)
-        )
+        reaped = await reap_abandoned_stages(session, older_than=timedelta(seconds=settings.stage_ttl_seconds))
         await drain(session, storages)
     return reaped
 

@@ -31,7 +31,7 @@ from mlregistry.schemas.manifests import manifest_to_wire
 from mlregistry.services import files, reaper
 from mlregistry.services.access import Role, authorize, repo_scope
 from mlregistry.services.errors import Conflict, Invalid, NotFound
-from mlregistry.services.families import Family
+from mlregistry.services.families import FAMILY_BY_MANIFEST_TYPE, Family
 from mlregistry.services.fqn import parse_fqn
 from mlregistry.services.ml_repos import parse_repo_id, repo_by_name
 from mlregistry.services.presenters import entity_to_wire, version_to_wire
@@ -185,11 +185,14 @@ def _new_version(
 
 
 async def stage_version(
-    session: AsyncSession, storages: StorageRegistry, caller: Caller, family: Family, manifest: BaseModel
+    session: AsyncSession, storages: StorageRegistry, caller: Caller, manifest: BaseModel
 ) -> dict[str, Any]:
     """Reserve a version (STAGED, no number yet) and the storage root its files are uploaded to.
 
     The apply that names that root as `source.uri` finalizes it; until then no list or get shows it."""
+    family = FAMILY_BY_MANIFEST_TYPE.get(getattr(manifest, "type", ""))
+    if family is None or not family.stageable:
+        raise Invalid.field(["manifest", "type"], f"'{getattr(manifest, 'type', '')}' versions cannot be staged here")
     if getattr(manifest, "version", None) is not None:
         raise Invalid.field(["manifest", "version"], "a staged version is numbered when it is finalized; omit it")
     source = getattr(manifest, "source", None)
