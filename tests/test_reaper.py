@@ -8,17 +8,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlregistry.orm import EntityVersion
 from mlregistry.repositories import files as file_queries
 from tests.conftest import BACKENDS, PostgresDatabases, make_settings
-from tests.data_path import artifact_manifest, finalize, put_files, stage, stored_objects
+from tests.data_path import artifact_manifest, finalize, put_files, signed_urls, stage, stored_objects
 from tests.factories import API, create_repo, unique
 from tests.live import LiveServer
 
 STAGE_TTL_SECONDS = 2
+SIGNED_URL_TTL_SECONDS = 5
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -32,7 +34,13 @@ def reaping_servers(
     s3 = request.getfixturevalue("moto_s3") if backend == "postgres" and postgres_databases is not None else None
     data_dir: Path = tmp_path_factory.mktemp(f"reaper-{backend}")
     settings = make_settings(
-        backend, data_dir, postgres_databases, s3, stage_ttl_seconds=STAGE_TTL_SECONDS, reaper_interval_seconds=0.2
+        backend,
+        data_dir,
+        postgres_databases,
+        s3,
+        stage_ttl_seconds=STAGE_TTL_SECONDS,
+        reaper_interval_seconds=0.2,
+        signed_url_ttl_seconds=SIGNED_URL_TTL_SECONDS,
     )
     servers = []
     for _ in range(2):
@@ -88,7 +96,7 @@ def test_abandoned_stages_are_reaped_with_their_objects(
     with caplog.at_level(logging.ERROR):
         assert _wait_for(all_reaped), "abandoned stages were not reaped"
     assert not [record for record in caplog.records if record.name.startswith("mlregistry")]
-    assert first.run(file_queries.pending_deletion_count) == 0
+    assert first.run(file_queries.due_deletion_count) == 0
 
     # The finalized version is untouched, and a reaped stage can no longer be finalized.
     assert version_exists(kept["id"])
@@ -97,3 +105,24 @@ def test_abandoned_stages_are_reaped_with_their_objects(
         late = finalize(client, "artifact-versions", artifact_manifest(name, "late"), abandoned[0]["storage_root"])
         assert late.status_code == 422 and "no staged version" in late.json()["message"]
         assert client.get(f"{API}/artifact-versions/{kept['id']}").status_code == 200
+
+
+def test_a_late_upload_after_a_delete_is_swept_too(reaping_servers: tuple[LiveServer, LiveServer]) -> None:
+    """A WRITE URL signed while staging stays valid until it expires; what it uploads after the version
+    was deleted is removed by the second sweep of the deleted prefix."""
+    first, _ = reaping_servers
+    user = first.create_user()
+    with first.client(user) as client:
+        repo = create_repo(client)
+        manifest = artifact_manifest(repo["manifest"]["name"], unique("late"))
+        staged = stage(client, manifest)
+        urls = signed_urls(client, staged["id"], ["a.txt", "late.txt"], "WRITE")
+        for url in urls:
+            assert httpx.put(url, content=b"x").status_code == 200
+        assert finalize(client, "artifact-versions", manifest, staged["storage_root"]).status_code == 200
+        assert client.delete(f"{API}/artifact-versions/{staged['id']}").status_code == 200
+        prefix = f"{repo['id']}/{staged['id']}"
+        assert stored_objects(first, prefix) == []
+        assert httpx.put(urls[1], content=b"too late").status_code == 200  # the URL has not expired yet
+        assert stored_objects(first, prefix)
+    assert _wait_for(lambda: stored_objects(first, prefix) == [], timeout=4 * SIGNED_URL_TTL_SECONDS + 10)

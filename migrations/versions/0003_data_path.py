@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("prefix", sa.String(length=1024), nullable=False),
         sa.Column("due_at", mlregistry.orm.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("sweeps_left", sa.Integer(), nullable=False),
         sa.Column("created_at", mlregistry.orm.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_storage_deletions")),
         sqlite_autoincrement=True,

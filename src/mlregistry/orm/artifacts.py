@@ -55,6 +55,8 @@ class StorageDeletion(Base):
 
     Whoever drains the queue claims a row by bumping `attempts` (compare-and-set), so several server
     processes never lose or double-process a deletion; a crashed claim becomes due again after a lease.
+    A prefix is swept twice: now, and again once every upload URL signed before the delete has expired,
+    so a late upload through such a URL is not left behind either.
     """
 
     __tablename__ = "storage_deletions"
@@ -65,4 +67,5 @@ class StorageDeletion(Base):
     prefix: Mapped[str] = mapped_column(String(PATH_LENGTH))
     due_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sweeps_left: Mapped[int] = mapped_column(Integer, default=2)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

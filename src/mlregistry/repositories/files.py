@@ -90,12 +90,23 @@ async def claim_deletion(session: AsyncSession, deletion_id: int, attempts: int,
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def reschedule_deletion(session: AsyncSession, deletion_id: int, due_at: datetime, sweeps_left: int) -> None:
+    await session.execute(
+        update(StorageDeletion)
+        .where(StorageDeletion.id == deletion_id)
+        .values(due_at=due_at, sweeps_left=sweeps_left)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def remove_deletion(session: AsyncSession, deletion_id: int) -> None:
     await session.execute(delete(StorageDeletion).where(StorageDeletion.id == deletion_id))
 
 
-async def pending_deletion_count(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(StorageDeletion)) or 0)
+async def due_deletion_count(session: AsyncSession) -> int:
+    """Queued deletions that are due now (second sweeps scheduled for later are not counted)."""
+    statement = select(func.count()).select_from(StorageDeletion).where(StorageDeletion.due_at <= utcnow())
+    return int(await session.scalar(statement) or 0)
 
 
 # --- staged versions ------------------------------------------------------------------------

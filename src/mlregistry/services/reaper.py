@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 CLAIM_LEASE = timedelta(minutes=10)
 BATCH = 100
+CLOCK_MARGIN_SECONDS = 60  # slack between the clock that signed a URL and the one that checks it
 
 
 async def enqueue(session: AsyncSession, storage_integration_fqn: str, prefixes: Sequence[str]) -> None:
@@ -62,7 +63,14 @@ async def drain(session: AsyncSession, storages: StorageRegistry) -> int:
             except StorageError:
                 logger.exception("deleting %s from storage %s failed; retrying later", deletion.prefix, storage.name)
                 continue
-            await queries.remove_deletion(session, deletion.id)
+            if deletion.sweeps_left > 1:
+                # Sweep again once every URL that could still upload below this prefix has expired.
+                later = utcnow() + timedelta(
+                    seconds=storage.ttl_seconds + min(storage.ttl_seconds, CLOCK_MARGIN_SECONDS)
+                )
+                await queries.reschedule_deletion(session, deletion.id, later, deletion.sweeps_left - 1)
+            else:
+                await queries.remove_deletion(session, deletion.id)
             await session.commit()
             done += 1
         if len(due) < BATCH:

@@ -63,6 +63,7 @@ class Storage(Protocol):
 
     name: str
     root_uri: str
+    ttl_seconds: int  # lifetime of the URLs it signs
 
     def uri_for(self, prefix: str) -> str:
         """The URI clients see for a key prefix (a version's `storage_root`)."""
