@@ -11,16 +11,22 @@ from fastapi import FastAPI
 from mlregistry import __version__
 from mlregistry.api import (
     artifacts,
+    audit_events,
     data_directories,
     health,
     ml_repos,
     models,
+    personal_access_tokens,
     platform,
     storage_objects,
+    teams,
+    users,
+    virtual_accounts,
     workspace_models,
     workspaces,
 )
 from mlregistry.api.errors import install_error_handlers
+from mlregistry.auth.oidc import OidcVerifier
 from mlregistry.repositories.database import create_database
 from mlregistry.services import reaper
 from mlregistry.settings import Settings, load_settings
@@ -33,9 +39,20 @@ REGISTRY_ROUTERS = (
     models.router,
     artifacts.router,
     data_directories.router,
+    users.router,
+    personal_access_tokens.router,
+    virtual_accounts.router,
+    teams.router,
+    audit_events.router,
 )
 # The NeMo-style entity API has its own paths (`/apis/...`), served at the root.
 ENTITY_ROUTERS = (workspaces.router, workspace_models.router)
+
+
+def create_oidc_verifier(settings: Settings) -> OidcVerifier | None:
+    if settings.oidc_issuer is None or settings.oidc_audience is None or settings.oidc_jwks is None:
+        return None
+    return OidcVerifier(issuer=settings.oidc_issuer, audience=settings.oidc_audience, jwks_source=settings.oidc_jwks)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -70,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.storages = storages
+    app.state.oidc = create_oidc_verifier(settings)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(storage_objects.router)

@@ -48,6 +48,16 @@ class Settings(BaseSettings):
         description="Token given to the `admin` user created on first start (instead of a generated one).",
     )
     token_issuer: str = Field("mlregistry", description="`iss` claim of tokens this server issues.")
+    oidc_issuer: str | None = Field(
+        None, description="Accept JWTs from this external OIDC issuer (`iss`), mapped to users by `email`."
+    )
+    oidc_audience: str | None = Field(None, description="Required `aud` of external OIDC tokens.")
+    oidc_jwks: str | None = Field(
+        None, description="The issuer's JWKS: a file path or an `https://` URL (RS256/ES256 keys only)."
+    )
+    oidc_auto_create: bool = Field(
+        False, description="Create a user on the first valid OIDC token with an unknown e-mail."
+    )
     max_page_size: int = Field(1000, ge=1, description="Largest `limit` a list accepts (422 above it).")
     default_page_size: int = Field(100, ge=1, description="`limit` of a list request that sends none.")
     storage_url: str | None = Field(
@@ -92,6 +102,15 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "MLREGISTRY_SECRET_KEY must be set to at least 32 bytes when MLREGISTRY_ENV=production"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _oidc_is_complete(self) -> Settings:
+        if self.oidc_issuer is not None:
+            if not self.oidc_audience or not self.oidc_jwks:
+                raise ValueError("MLREGISTRY_OIDC_ISSUER needs MLREGISTRY_OIDC_AUDIENCE and MLREGISTRY_OIDC_JWKS")
+            if self.oidc_issuer == self.token_issuer:
+                raise ValueError("MLREGISTRY_OIDC_ISSUER must differ from MLREGISTRY_TOKEN_ISSUER")
         return self
 
     @property

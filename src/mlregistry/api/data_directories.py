@@ -74,6 +74,7 @@ async def delete_files(
     body: DeleteFilesRequest, session: DbSession, storages: AppStorages, caller: CurrentCaller
 ) -> JSONResponse:
     await data_directories.delete_files(session, storages, caller, body.id, body.paths)
+    await session.commit()
     return empty_response()
 
 

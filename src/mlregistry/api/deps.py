@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlregistry.auth.oidc import OidcVerifier
 from mlregistry.auth.subject import Caller
 from mlregistry.repositories.database import Database
 from mlregistry.services import identity
@@ -17,6 +18,8 @@ from mlregistry.settings import Settings
 from mlregistry.storage import StorageRegistry
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Credentials are accepted in the Authorization header only: query strings end up in logs and histories.
+QUERY_CREDENTIAL_NAMES = frozenset({"access_token", "token", "api_key", "apikey", "apiKey", "jwt", "id_token"})
 
 bearer_scheme = HTTPBearer(
     auto_error=False, description="A token issued by mlregistry (`mlregistry admin create-token`)."
@@ -48,14 +51,35 @@ AppSettings = Annotated[Settings, Depends(get_settings)]
 DbSession = Annotated[AsyncSession, Depends(get_session)]
 
 
+def get_oidc_verifier(request: Request) -> OidcVerifier | None:
+    verifier: OidcVerifier | None = request.app.state.oidc
+    return verifier
+
+
 async def get_caller(
+    request: Request,
     session: DbSession,
     settings: AppSettings,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Caller:
+    if QUERY_CREDENTIAL_NAMES & request.query_params.keys():
+        raise Unauthenticated("Tokens are not accepted in the query string: send `Authorization: Bearer <token>`")
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated("Missing bearer token: send `Authorization: Bearer <token>`")
-    return await identity.authenticate(session, settings, credentials.credentials.strip())
+    token = credentials.credentials.strip()
+    oidc = get_oidc_verifier(request)
+    try:
+        return await identity.authenticate(session, settings, token, oidc)
+    except identity.UnknownExternalUser as unknown:
+        if oidc is None or not settings.oidc_auto_create:
+            raise
+        # First sight of a verified external identity: end the request's transaction (on SQLite it may hold
+        # the write lock), register the user in its own short write transaction, then start over.
+        await session.rollback()
+        async with get_database(request).session(write=True) as provisioning:
+            await identity.provision_external_user(provisioning, oidc.issuer, unknown.claims)
+            await provisioning.commit()
+    return await identity.authenticate(session, settings, token, oidc)
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]

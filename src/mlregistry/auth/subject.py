@@ -5,6 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+RESOURCE_ML_REPO = "ml-repo"
+RESOURCE_WORKSPACE = "workspace"
+
+SUBJECT_USER = "user"
+SUBJECT_SERVICE_ACCOUNT = "serviceaccount"  # virtual accounts act as `serviceaccount` subjects
+
+
+@dataclass(frozen=True)
+class Grant:
+    """An explicit permission held by the caller itself (a virtual account's manifest `permissions`)."""
+
+    resource_type: str  # RESOURCE_ML_REPO or RESOURCE_WORKSPACE
+    resource: str  # the ML repo or workspace name
+    rank: int  # 1 viewer, 2 editor, 3 admin (services.access.Role)
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -19,6 +34,19 @@ class Caller:
     external_identity_slug: str | None = None
     # Subject FQNs this caller acts as, matched against collaborators (`user:<email>`, `team:<name>`, ...).
     principals: frozenset[str] = field(default_factory=frozenset)
+    grants: tuple[Grant, ...] = ()
+
+    @property
+    def is_virtual_account(self) -> bool:
+        return self.subject_type == SUBJECT_SERVICE_ACCOUNT
+
+    def granted_rank(self, resource_type: str, resource: str) -> int:
+        return max(
+            (g.rank for g in self.grants if g.resource_type == resource_type and g.resource == resource), default=0
+        )
+
+    def granted_resources(self, resource_type: str) -> frozenset[str]:
+        return frozenset(g.resource for g in self.grants if g.resource_type == resource_type)
 
     def as_subject(self) -> dict[str, Any]:
         """The `created_by_subject` recorded on what this caller creates (camelCase keys)."""
@@ -35,11 +63,26 @@ class Caller:
         return subject
 
 
-def user_principals(slug: str, email: str | None) -> frozenset[str]:
+def user_principals(slug: str, email: str | None, teams: tuple[str, ...] | list[str] = ()) -> frozenset[str]:
     names = {f"user:{slug}"}
     if email:
         names.add(f"user:{email.lower()}")
+    names.update(f"team:{team}" for team in teams)
     return frozenset(names)
+
+
+def virtual_account_principals(name: str) -> frozenset[str]:
+    return frozenset({f"virtualaccount:{name}", f"serviceaccount:{name}"})
+
+
+# The subject recorded for changes made outside any request (CLI, first start, test set-up).
+SYSTEM_CALLER = Caller(
+    subject_id="system",
+    subject_type=SUBJECT_SERVICE_ACCOUNT,
+    slug="mlregistry-system",
+    display_name="mlregistry (command line)",
+    is_tenant_admin=True,
+)
 
 
 # The member principal that stands for every authenticated caller.

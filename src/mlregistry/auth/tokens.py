@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import json
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +17,12 @@ from mlregistry.services.errors import Unauthenticated
 ALGORITHM = "HS256"
 ALLOWED_ALGORITHMS = [ALGORITHM]  # an explicit allow-list: never `none`, never an asymmetric alg
 MAX_TOKEN_LENGTH = 8192
+MAX_HEADER_SEGMENT_LENGTH = 1024  # a JOSE header is a few dozen bytes; a huge one is an attack
 CLOCK_SKEW_SECONDS = 60
+# Header parameters that would make us decrypt (JWE), unwrap a nested token, honour extensions we do not
+# implement, or fetch/trust a key named by the token itself. A token carrying any of them is refused.
+FORBIDDEN_HEADER_PARAMETERS = frozenset({"enc", "zip", "cty", "crit", "jku", "jwk", "x5u", "x5c"})
+OPAQUE_TOKEN_PREFIX = "tfy_"  # the truefoundry library sends `tfy_` keys through GET /session
 # Tokens without expiry still carry `exp`: the truefoundry library requires it and refreshes near it.
 NON_EXPIRING_LIFETIME = timedelta(days=365 * 100)
 
@@ -55,15 +64,52 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2
 
 
-def decode_token(token: str, key: str, issuer: str) -> dict[str, Any]:
-    """Verify signature, algorithm, issuer and time claims; raise Unauthenticated otherwise."""
+def new_opaque_secret() -> str:
+    return OPAQUE_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _b64_json(segment: str) -> Any:
+    try:
+        return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise Unauthenticated("Malformed token") from exc
+
+
+def inspect_header(token: str) -> dict[str, Any]:
+    """The JOSE header of a compact JWS, checked before any key or algorithm is chosen.
+
+    Refuses JWE (five segments) and nested tokens, oversized headers, `alg: none` and the header
+    parameters listed in FORBIDDEN_HEADER_PARAMETERS. The algorithm itself is checked by the verifier.
+    """
     if len(token) > MAX_TOKEN_LENGTH:
         raise Unauthenticated("Token too large")
-    try:
-        header = jwt.get_unverified_header(token)
-    except JWTError as exc:
-        raise Unauthenticated("Malformed token") from exc
-    if header.get("alg") not in ALLOWED_ALGORITHMS or "enc" in header or header.get("cty"):
+    segments = token.split(".")
+    if len(segments) != 3:
+        raise Unauthenticated("Only signed compact JWTs are accepted (no JWE, no nesting)")
+    if len(segments[0]) > MAX_HEADER_SEGMENT_LENGTH:
+        raise Unauthenticated("Token header too large")
+    header = _b64_json(segments[0])
+    if not isinstance(header, dict):
+        raise Unauthenticated("Malformed token")
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg.lower() == "none" or not segments[2]:
+        raise Unauthenticated("Unsigned tokens are not accepted")
+    if FORBIDDEN_HEADER_PARAMETERS & header.keys():
+        raise Unauthenticated("Token header parameters not accepted")
+    return header
+
+
+def unverified_issuer(token: str) -> str | None:
+    """The `iss` claim before verification: only used to pick the verifier, never trusted."""
+    claims = _b64_json(token.split(".")[1])
+    issuer = claims.get("iss") if isinstance(claims, dict) else None
+    return issuer if isinstance(issuer, str) else None
+
+
+def decode_token(token: str, key: str, issuer: str) -> dict[str, Any]:
+    """Verify signature, algorithm, issuer and time claims; raise Unauthenticated otherwise."""
+    header = inspect_header(token)
+    if header.get("alg") not in ALLOWED_ALGORITHMS:
         raise Unauthenticated("Token algorithm not accepted")
     try:
         claims: dict[str, Any] = jwt.decode(
@@ -75,7 +121,17 @@ def decode_token(token: str, key: str, issuer: str) -> dict[str, Any]:
         )
     except JWTError as exc:
         raise Unauthenticated(f"Invalid token: {exc}") from exc
+    check_issued_at(claims)
     return claims
+
+
+def check_issued_at(claims: dict[str, Any]) -> None:
+    """python-jose checks `exp` and `nbf`; a token issued in the future (beyond the skew) is refused too."""
+    issued = claims.get("iat")
+    if issued is None:
+        return
+    if not isinstance(issued, int | float) or issued > datetime.now(UTC).timestamp() + CLOCK_SKEW_SECONDS:
+        raise Unauthenticated("Invalid token: issued in the future")
 
 
 def hash_secret(token: str) -> str:

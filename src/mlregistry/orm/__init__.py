@@ -2,6 +2,7 @@
 
 from mlregistry.orm.artifacts import DataDirectory, StorageDeletion, VersionFile
 from mlregistry.orm.base import Base
+from mlregistry.orm.identity import AuditEvent, Team, TeamMember, VirtualAccount, VirtualAccountToken
 from mlregistry.orm.tables import (
     Entity,
     EntityVersion,
@@ -14,6 +15,7 @@ from mlregistry.orm.tables import (
 from mlregistry.orm.workspaces import Workspace, WorkspaceMember, WorkspaceModel
 
 __all__ = [
+    "AuditEvent",
     "Base",
     "DataDirectory",
     "Entity",
@@ -21,10 +23,14 @@ __all__ = [
     "MlRepo",
     "MlRepoCollaborator",
     "StorageDeletion",
+    "Team",
+    "TeamMember",
     "Token",
     "User",
     "VersionFile",
     "VersionTag",
+    "VirtualAccount",
+    "VirtualAccountToken",
     "Workspace",
     "WorkspaceMember",
     "WorkspaceModel",

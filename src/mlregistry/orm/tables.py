@@ -27,7 +27,7 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
     display_name: Mapped[str | None] = mapped_column(String(256))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)  # index added in 0002
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -45,6 +45,8 @@ class Token(Base):
     expires_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Who issued it (the owner, or a tenant admin for `personal-access-tokens/for-user`); added in 0002.
+    created_by_subject: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
 
 
 class MlRepo(Base):

@@ -26,7 +26,9 @@ class Guarded:
     """One kind of guarded resource: its id and creator columns, its member table, its role ranks."""
 
     noun: str
+    resource_type: str  # the `resource_type` explicit grants (virtual account permissions) name
     id_column: Any
+    name_column: Any
     creator_column: Any
     member_key: Any
     member_principal: Any
@@ -44,6 +46,8 @@ class AccessScope:
     unrestricted: bool
     subject_id: str = ""
     principals: frozenset[str] = frozenset()
+    # Resources the caller holds explicit permissions on (a virtual account's manifest), by name.
+    granted_names: frozenset[str] = frozenset()
 
     def clause(self, id_column: Any) -> ColumnElement[bool] | None:
         if self.unrestricted:
@@ -51,7 +55,11 @@ class AccessScope:
         guarded = self.guarded
         member_of = select(guarded.member_key).where(guarded.member_principal.in_(sorted(self.principals)))
         created = select(guarded.id_column).where(guarded.creator_column == self.subject_id)
-        return or_(id_column.in_(member_of), id_column.in_(created))
+        readable = [id_column.in_(member_of), id_column.in_(created)]
+        if self.granted_names:
+            granted = select(guarded.id_column).where(guarded.name_column.in_(sorted(self.granted_names)))
+            readable.append(id_column.in_(granted))
+        return or_(*readable)
 
     def rank_column(self, id_column: Any) -> Any:
         """The highest member rank the caller holds on the row's resource (0 for none)."""
@@ -85,3 +93,8 @@ async def replace_collaborators(session: AsyncSession, ml_repo_id: int, roles: d
         for principal, role_id in roles.items()
     )
     await session.flush()
+
+
+async def remove_principal(session: AsyncSession, principals: list[str]) -> None:
+    """Forget a deleted team or virtual account everywhere, so a later namesake inherits nothing."""
+    await session.execute(delete(MlRepoCollaborator).where(MlRepoCollaborator.principal.in_(principals)))

@@ -48,18 +48,33 @@ class Database:
     # connection poll the database lock (SQLite's busy handler sleeps with growing back-off).
     serialize_writes: bool = False
     _write_lock: asyncio.Lock | None = field(default=None, init=False)
+    _write_lock_owner: asyncio.Task[object] | None = field(default=None, init=False)
 
     @asynccontextmanager
     async def session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
         if write and self.serialize_writes:
-            if self._write_lock is None:
-                self._write_lock = asyncio.Lock()
-            async with self._write_lock, self.writers() as session:
+            async with self._queued_writer(), self.writers() as session:
                 yield session
             return
         factory = self.writers if write else self.readers
         async with factory() as session:
             yield session
+
+    @asynccontextmanager
+    async def _queued_writer(self) -> AsyncIterator[None]:
+        """This process's writers take turns; a task that already has its turn may open another writer."""
+        task = asyncio.current_task()
+        if self._write_lock_owner is not None and self._write_lock_owner is task:
+            yield
+            return
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        async with self._write_lock:
+            self._write_lock_owner = task
+            try:
+                yield
+            finally:
+                self._write_lock_owner = None
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -16,7 +16,7 @@ from mlregistry.repositories import data_directories as queries
 from mlregistry.repositories.data_directories import DataDirectoryFilters, DataDirectoryRow
 from mlregistry.schemas.artifacts import DataDirectoryManifest
 from mlregistry.schemas.manifests import manifest_to_wire
-from mlregistry.services import files, reaper
+from mlregistry.services import audit, files, reaper
 from mlregistry.services.access import Role, authorize, repo_scope
 from mlregistry.services.errors import Conflict, Invalid, NotFound
 from mlregistry.services.fqn import parse_fqn
@@ -61,6 +61,7 @@ async def apply_data_directory(
         existing.manifest = wire
         existing.updated_at = now
         directory = existing
+        audit.note(session, caller, "update", "data-dir", directory.id, ml_repo=repo.name, name=directory.name)
     else:
         directory_id = str(uuid.uuid4())
         prefix: str | None = None
@@ -86,6 +87,7 @@ async def apply_data_directory(
             await queries.add(session, directory)
         except IntegrityError as exc:
             raise Conflict(f"Data directory '{manifest.name}' was created concurrently, try again") from exc
+        audit.note(session, caller, "create", "data-dir", directory.id, ml_repo=repo.name, name=directory.name)
     return data_directory_to_wire(directory, repo.name, settings.tenant_name)
 
 
@@ -138,6 +140,7 @@ async def delete_data_directory(
     if delete_contents and row.directory.storage_prefix is not None:
         await reaper.enqueue(session, row.access.resource.storage_integration_fqn, [row.directory.storage_prefix])
     await queries.delete_by_id(session, directory_id)
+    audit.note(session, caller, "delete", "data-dir", directory_id, delete_contents=delete_contents)
 
 
 @dataclass(frozen=True)
@@ -210,3 +213,4 @@ async def delete_files(
     cleaned = files.clean_paths(paths, "paths")
     target = await _target(session, storages, caller, directory_id, Role.ADMIN)
     await target.storage.delete_paths(target.prefix, cleaned)
+    audit.note(session, caller, "delete_files", "data-dir", directory_id, paths=cleaned)

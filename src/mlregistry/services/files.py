@@ -16,6 +16,7 @@ from mlregistry.orm import EntityVersion, MlRepo
 from mlregistry.repositories import files as queries
 from mlregistry.repositories import versions as version_queries
 from mlregistry.repositories.versions import STATE_FINALIZED, STATE_STAGED, VersionRow
+from mlregistry.services import audit
 from mlregistry.services.access import Role, authorize, repo_scope
 from mlregistry.services.errors import Conflict, Invalid, NotFound
 from mlregistry.services.families import FAMILIES
@@ -236,6 +237,7 @@ async def mark_stage_failure(session: AsyncSession, storages: StorageRegistry, c
     if not await queries.mark_failed(session, version_id):
         return False
     await queries.enqueue_deletions(session, target.row.access.resource.storage_integration_fqn, [target.prefix])
+    audit.note(session, caller, "mark_stage_failure", FAMILIES[target.row.version.family].manifest_type, version_id)
     return True
 
 

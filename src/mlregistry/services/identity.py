@@ -1,23 +1,52 @@
-"""Users, token issue and token verification."""
+"""Users, token issue, and authentication: from a bearer token to the `Caller` of a request.
+
+Every request looks its credential up again (token row, owner, owner's state), so a revoked token or a
+deactivated or deleted subject fails on the very next request.
+"""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlregistry.auth.subject import Caller, user_principals
-from mlregistry.auth.tokens import build_claims, decode_token, encode_token, hash_secret, looks_like_jwt
-from mlregistry.orm import Token, User
+from mlregistry.auth.oidc import OidcVerifier
+from mlregistry.auth.subject import (
+    SUBJECT_SERVICE_ACCOUNT,
+    SUBJECT_USER,
+    SYSTEM_CALLER,
+    Caller,
+    Grant,
+    user_principals,
+    virtual_account_principals,
+)
+from mlregistry.auth.tokens import (
+    MAX_TOKEN_LENGTH,
+    build_claims,
+    decode_token,
+    encode_token,
+    hash_secret,
+    inspect_header,
+    new_opaque_secret,
+    unverified_issuer,
+)
+from mlregistry.orm import Token, User, VirtualAccount
 from mlregistry.repositories import identity as repo
+from mlregistry.repositories import virtual_accounts as va_repo
+from mlregistry.services import audit
 from mlregistry.services.errors import Conflict, Invalid, NotFound, Unauthenticated
 from mlregistry.settings import Settings
 
 TOKEN_KIND_PAT = "pat"
 TOKEN_KIND_BOOTSTRAP = "bootstrap"
+PERSONAL_TOKEN_KINDS = (TOKEN_KIND_PAT, TOKEN_KIND_BOOTSTRAP)
+TOKEN_TYPE_JWT = "jwt"
+TOKEN_TYPE_OPAQUE = "opaque"
+MAX_OPAQUE_TOKEN_LENGTH = 512
 
 
 @dataclass(frozen=True)
@@ -27,6 +56,28 @@ class IssuedToken:
     expires_at: datetime | None
 
 
+class UnknownExternalUser(Unauthenticated):
+    """A valid external token for an e-mail without a user; `claims` are verified."""
+
+    def __init__(self, claims: dict[str, Any]) -> None:
+        super().__init__("No user is registered for this identity")
+        self.claims = claims
+
+
+def user_caller(user: User, *, teams: list[str] | None = None, token: Token | None = None) -> Caller:
+    return Caller(
+        subject_id=user.id,
+        subject_type=SUBJECT_USER,
+        slug=user.slug,
+        email=user.email,
+        display_name=user.display_name,
+        is_tenant_admin=user.is_admin,
+        token_id=token.jti if token is not None else None,
+        pat_name=token.name if token is not None and token.kind == TOKEN_KIND_PAT else None,
+        principals=user_principals(user.slug, user.email, teams or []),
+    )
+
+
 async def create_user(
     session: AsyncSession,
     *,
@@ -34,7 +85,9 @@ async def create_user(
     email: str | None = None,
     display_name: str | None = None,
     is_admin: bool = False,
+    actor: Caller | None = None,
 ) -> User:
+    now = datetime.now(UTC)
     user = User(
         id=str(uuid.uuid4()),
         slug=slug,
@@ -42,12 +95,15 @@ async def create_user(
         display_name=display_name,
         is_admin=is_admin,
         active=True,
+        created_at=now,
+        updated_at=now,
     )
     session.add(user)
     try:
         await session.flush()
     except IntegrityError as exc:
         raise Conflict(f"A user with slug '{slug}' or email '{email}' already exists") from exc
+    audit.note(session, actor or SYSTEM_CALLER, "create", "user", user.id, slug=slug, is_admin=is_admin)
     return user
 
 
@@ -58,67 +114,181 @@ async def issue_token(
     *,
     name: str,
     expires_in_days: int | None = None,
+    expires_at: datetime | None = None,
     kind: str = TOKEN_KIND_PAT,
+    token_type: str = TOKEN_TYPE_JWT,
+    actor: Caller | None = None,
 ) -> IssuedToken:
+    """Issue a personal token: a JWT found by its `jti`, or an opaque `tfy_` key found by its hash."""
     if expires_in_days is not None and expires_in_days < 1:
         raise Invalid.field(["expires_in_days"], "must be at least 1")
     now = datetime.now(UTC)
-    expires_at = now + timedelta(days=expires_in_days) if expires_in_days else None
+    if expires_in_days:
+        expires_at = now + timedelta(days=expires_in_days)
     jti = str(uuid.uuid4())
-    claims = build_claims(
-        issuer=settings.token_issuer,
-        subject_id=user.id,
+    issuer = actor or SYSTEM_CALLER
+    record = Token(
         jti=jti,
-        tenant_name=settings.tenant_name,
-        username=user.slug,
-        email=user.email,
-        subject_type="user",
+        user_id=user.id,
+        name=name,
+        kind=kind,
         expires_at=expires_at,
-        now=now,
+        created_at=now,
+        created_by_subject=issuer.as_subject(),
     )
-    session.add(Token(jti=jti, user_id=user.id, name=name, kind=kind, expires_at=expires_at, created_at=now))
+    if token_type == TOKEN_TYPE_OPAQUE:
+        secret = new_opaque_secret()
+        record.secret_hash = hash_secret(secret)
+    else:
+        claims = build_claims(
+            issuer=settings.token_issuer,
+            subject_id=user.id,
+            jti=jti,
+            tenant_name=settings.tenant_name,
+            username=user.slug,
+            email=user.email,
+            subject_type=SUBJECT_USER,
+            expires_at=expires_at,
+            now=now,
+        )
+        secret = encode_token(claims, settings.signing_key)
+    session.add(record)
     await session.flush()
-    return IssuedToken(token=encode_token(claims, settings.signing_key), jti=jti, expires_at=expires_at)
+    audit.note(session, issuer, "create", "personal-access-token", jti, name=name, user_id=user.id)
+    return IssuedToken(token=secret, jti=jti, expires_at=expires_at)
 
 
 async def register_opaque_token(session: AsyncSession, user: User, *, secret: str, name: str, kind: str) -> None:
     """Record a token chosen by the operator (e.g. MLREGISTRY_BOOTSTRAP_TOKEN); only its hash is kept."""
-    session.add(Token(jti=str(uuid.uuid4()), user_id=user.id, name=name, kind=kind, secret_hash=hash_secret(secret)))
+    jti = str(uuid.uuid4())
+    session.add(
+        Token(
+            jti=jti,
+            user_id=user.id,
+            name=name,
+            kind=kind,
+            secret_hash=hash_secret(secret),
+            created_by_subject=SYSTEM_CALLER.as_subject(),
+        )
+    )
     await session.flush()
+    audit.note(session, SYSTEM_CALLER, "create", "personal-access-token", jti, name=name, user_id=user.id)
 
 
-async def authenticate(session: AsyncSession, settings: Settings, token: str) -> Caller:
-    """Resolve a bearer token to its caller, or raise Unauthenticated. One indexed lookup."""
-    if looks_like_jwt(token):
-        claims = decode_token(token, settings.signing_key, settings.token_issuer)
-        found = await repo.token_with_user_by_jti(session, str(claims["jti"]))
-        if found is not None and found[1].id != claims.get("sub"):
-            found = None
-    else:
-        if len(token) > 8192 or token.count(".") > 0:
-            raise Unauthenticated("Malformed token")
-        found = await repo.token_with_user_by_secret_hash(session, hash_secret(token))
+def _check_validity(revoked_at: datetime | None, expires_at: datetime | None, what: str) -> None:
+    if revoked_at is not None:
+        raise Unauthenticated(f"{what} has been revoked")
+    if expires_at is not None and expires_at <= datetime.now(UTC):
+        raise Unauthenticated(f"{what} has expired")
+
+
+async def _personal_caller(session: AsyncSession, found: tuple[Token, User] | None) -> Caller:
     if found is None:
         raise Unauthenticated("Unknown or revoked token")
     record, user = found
-    now = datetime.now(UTC)
-    if record.revoked_at is not None:
-        raise Unauthenticated("Token has been revoked")
-    if record.expires_at is not None and record.expires_at <= now:
-        raise Unauthenticated("Token has expired")
+    _check_validity(record.revoked_at, record.expires_at, "Token")
     if not user.active:
         raise Unauthenticated("User is deactivated")
+    teams = await repo.team_names_for_email(session, user.email) if user.email else []
+    return user_caller(user, teams=teams, token=record)
+
+
+def virtual_account_caller(account: VirtualAccount, token_id: str | None) -> Caller:
     return Caller(
-        subject_id=user.id,
-        subject_type="user",
-        slug=user.slug,
-        email=user.email,
-        display_name=user.display_name,
-        is_tenant_admin=user.is_admin,
-        token_id=record.jti,
-        pat_name=record.name if record.kind == TOKEN_KIND_PAT else None,
-        principals=user_principals(user.slug, user.email),
+        subject_id=account.id,
+        subject_type=SUBJECT_SERVICE_ACCOUNT,
+        slug=account.name,
+        display_name=account.name,
+        token_id=token_id,
+        principals=virtual_account_principals(account.name),
+        grants=tuple(
+            Grant(resource_type=grant["resource_type"], resource=grant["resource"], rank=int(grant["rank"]))
+            for grant in account.grants or []
+        ),
     )
+
+
+async def _virtual_account_token_caller(session: AsyncSession, claims: dict[str, Any]) -> Caller:
+    found = await va_repo.token_with_account(session, str(claims["jti"]))
+    if found is None or found[1].id != claims.get("sub"):
+        raise Unauthenticated("Unknown or revoked token")
+    record, account = found
+    _check_validity(record.revoked_at, record.expires_at, "Token")
+    _check_validity(None, account.expires_at, "Virtual account")
+    return virtual_account_caller(account, record.jti)
+
+
+async def _external_caller(session: AsyncSession, verifier: OidcVerifier, claims: dict[str, Any]) -> Caller:
+    email = claims.get("email")
+    if not isinstance(email, str) or "@" not in email:
+        raise Unauthenticated("External token has no e-mail claim")
+    if claims.get("email_verified") is False:
+        raise Unauthenticated("External token's e-mail is not verified")
+    user = await repo.get_user_by_email(session, email.lower())
+    if user is None:
+        raise UnknownExternalUser(claims)
+    if not user.active:
+        raise Unauthenticated("User is deactivated")
+    teams = await repo.team_names_for_email(session, email.lower())
+    caller = user_caller(user, teams=teams)
+    jti = claims.get("jti")
+    return replace(
+        caller,
+        token_id=f"oidc:{jti}"[:128] if isinstance(jti, str) else None,
+        external_identity_slug=external_identity_slug(verifier.issuer, claims),
+    )
+
+
+def external_identity_slug(issuer: str, claims: dict[str, Any]) -> str:
+    """`external_identity_id:sub:email` (contract §5.1); the issuer identifies the external identity."""
+    return f"{issuer}:{claims.get('sub')}:{str(claims.get('email', '')).lower()}"
+
+
+async def authenticate(
+    session: AsyncSession, settings: Settings, token: str, oidc: OidcVerifier | None = None
+) -> Caller:
+    """Resolve a bearer token to its caller, or raise Unauthenticated."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise Unauthenticated("Token too large")
+    if "." not in token:
+        if len(token) > MAX_OPAQUE_TOKEN_LENGTH or not token.isprintable():
+            raise Unauthenticated("Malformed token")
+        return await _personal_caller(session, await repo.token_with_user_by_secret_hash(session, hash_secret(token)))
+    inspect_header(token)
+    if oidc is not None and unverified_issuer(token) == oidc.issuer:
+        return await _external_caller(session, oidc, await oidc.verify(token))
+    claims = decode_token(token, settings.signing_key, settings.token_issuer)
+    if claims.get("subjectType") == SUBJECT_SERVICE_ACCOUNT:
+        return await _virtual_account_token_caller(session, claims)
+    found = await repo.token_with_user_by_jti(session, str(claims["jti"]))
+    if found is not None and found[1].id != claims.get("sub"):
+        found = None
+    return await _personal_caller(session, found)
+
+
+async def provision_external_user(session: AsyncSession, issuer: str, claims: dict[str, Any]) -> User:
+    """Create the user of a verified external token (MLREGISTRY_OIDC_AUTO_CREATE=true)."""
+    email = str(claims["email"]).lower()
+    existing = await repo.get_user_by_email(session, email)
+    if existing is not None:  # another request provisioned it first
+        return existing
+    name = claims.get("name")
+    user = User(
+        id=str(uuid.uuid4()),
+        slug=email[:128],
+        email=email,
+        display_name=name if isinstance(name, str) else None,
+        is_admin=False,
+        active=True,
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Unauthenticated("Could not register the external identity (slug taken)") from exc
+    actor = replace(user_caller(user), external_identity_slug=external_identity_slug(issuer, claims))
+    audit.note(session, actor, "create", "user", user.id, slug=user.slug, source="oidc")
+    return user
 
 
 async def require_user(session: AsyncSession, slug: str) -> User:
@@ -151,5 +321,24 @@ async def bootstrap_admin(session: AsyncSession, settings: Settings) -> Bootstra
             kind=TOKEN_KIND_BOOTSTRAP,
         )
         return BootstrapResult(created=True, token=None)
-    issued = await issue_token(session, settings, admin, name="bootstrap", kind=TOKEN_KIND_BOOTSTRAP)
+    issued = await issue_token(
+        session, settings, admin, name="bootstrap", kind=TOKEN_KIND_BOOTSTRAP, actor=SYSTEM_CALLER
+    )
     return BootstrapResult(created=True, token=issued.token)
+
+
+def parse_expiration(text: str | None, loc: list[str | int]) -> datetime | None:
+    """`yyyy-mm-dd` (valid through that day, UTC) or an ISO-8601 datetime; it must lie in the future."""
+    if text is None or text == "":
+        return None
+    try:
+        if len(text) == 10:
+            moment = datetime.fromisoformat(text).replace(tzinfo=UTC) + timedelta(days=1)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except ValueError as exc:
+        raise Invalid.field(loc, "must be a date (yyyy-mm-dd) or an ISO-8601 datetime") from exc
+    if moment <= datetime.now(UTC):
+        raise Invalid.field(loc, "must be in the future")
+    return moment

@@ -13,8 +13,8 @@ from mlregistry.orm.base import utcnow
 from mlregistry.repositories import access as access_repo
 from mlregistry.repositories import ml_repos as repo_queries
 from mlregistry.schemas.manifests import MlRepoManifest, manifest_to_wire
-from mlregistry.services import reaper
-from mlregistry.services.access import Role, authorize, repo_scope, role_of
+from mlregistry.services import audit, reaper
+from mlregistry.services.access import Role, authorize, authorize_repo_creation, repo_scope, role_of
 from mlregistry.services.errors import Conflict, Invalid
 from mlregistry.services.presenters import ml_repo_to_wire
 from mlregistry.settings import Settings
@@ -63,6 +63,7 @@ async def apply_ml_repo(
     existing = await repo_queries.get_by_name(session, repo_scope(caller), manifest.name)
     now = utcnow()
     if existing is None:
+        authorize_repo_creation(caller)
         repo = MlRepo(
             name=manifest.name,
             storage_integration_fqn=manifest.storage_integration_fqn,
@@ -80,6 +81,7 @@ async def apply_ml_repo(
             await repo_queries.add(session, repo)
         except IntegrityError as exc:
             raise Conflict(f"An ML repo named '{manifest.name}' already exists") from exc
+        audit.note(session, caller, "create", "ml-repo", repo.id, name=repo.name)
     else:
         if role_of(caller, existing) < Role.VIEWER:
             raise Conflict(f"The ML repo name '{manifest.name}' is already taken")
@@ -96,6 +98,7 @@ async def apply_ml_repo(
         repo.manifest = wire_manifest
         repo.account_id = account_id
         repo.updated_at = now
+        audit.note(session, caller, "update", "ml-repo", repo.id, name=repo.name)
     await access_repo.replace_collaborators(session, repo.id, roles)
     return ml_repo_to_wire(repo, settings.tenant_name)
 
@@ -115,3 +118,4 @@ async def delete_ml_repo(session: AsyncSession, caller: Caller, ml_repo_id: str)
     repo = await readable_repo(session, caller, ml_repo_id, Role.ADMIN)
     await reaper.enqueue_repo(session, repo.storage_integration_fqn, repo.id)
     await repo_queries.delete_by_id(session, repo.id)
+    audit.note(session, caller, "delete", "ml-repo", repo.id, name=repo.name)

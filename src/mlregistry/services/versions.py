@@ -28,7 +28,7 @@ from mlregistry.repositories.versions import (
     VersionRow,
 )
 from mlregistry.schemas.manifests import manifest_to_wire
-from mlregistry.services import files, reaper
+from mlregistry.services import audit, files, reaper
 from mlregistry.services.access import Role, authorize, repo_scope
 from mlregistry.services.errors import Conflict, Invalid, NotFound
 from mlregistry.services.families import FAMILY_BY_MANIFEST_TYPE, Family
@@ -136,6 +136,9 @@ async def apply_version(
             )
     except IntegrityError as exc:
         raise _alias_conflict(family, name, alias, exc) from exc
+    audit.note(
+        session, caller, "create", family.manifest_type, version_id, ml_repo=repo.name, name=name, version=number
+    )
     return await _present_version(session, settings, caller, family, version_id)
 
 
@@ -219,6 +222,7 @@ async def stage_version(
             storage_root=storage_root,
         ),
     )
+    audit.note(session, caller, "stage", family.manifest_type, version_id, ml_repo=repo.name, name=wire.get("name"))
     return {"id": version_id, "storage_root": storage_root, "artifact_id": entity_id}
 
 
@@ -276,6 +280,7 @@ async def _update_version(
         await session.flush()
     except IntegrityError as exc:
         raise _alias_conflict(family, name, alias, exc) from exc
+    audit.note(session, caller, "update", family.manifest_type, version.id, name=name, version=number)
     return await _present_version(session, settings, caller, family, version.id)
 
 
@@ -311,6 +316,7 @@ async def delete_version(session: AsyncSession, caller: Caller, family: Family, 
     await reaper.enqueue_version(session, repo.storage_integration_fqn, repo.id, version_id)
     await queries.delete_version(session, version_id)
     await queries.refresh_latest_version(session, row.version.entity_id)
+    audit.note(session, caller, "delete", family.manifest_type, version_id, version=row.version.version)
 
 
 def _resolve_version_filters(settings: Settings, family: Family, query: VersionQuery) -> VersionFilters | None:
@@ -378,6 +384,7 @@ async def apply_tags(
     row.version.tags = unique_tags
     row.version.updated_at = utcnow()
     await queries.set_version_tags(session, entity_id, version_id, unique_tags)
+    audit.note(session, caller, "apply_tags", family.manifest_type, version_id, tags=unique_tags, force=force)
 
 
 # --- entities ----------------------------------------------------------------------------------
@@ -405,6 +412,7 @@ async def delete_entity(session: AsyncSession, caller: Caller, family: Family, e
     repo = row.access.resource
     await reaper.enqueue_entity(session, repo.storage_integration_fqn, repo.id, entity_id)
     await queries.delete_entity(session, entity_id)
+    audit.note(session, caller, "delete", family.entity_type, entity_id, name=row.entity.name)
 
 
 async def list_entities(
