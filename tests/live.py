@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -109,3 +115,67 @@ class LiveServer:
     def client(self, user: LiveUser | None = None, **kwargs: Any) -> httpx.Client:
         headers = user.headers if user else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)
+
+
+class ServeProcess:
+    """`mlregistry serve` in its own process, as a container runs it; its stderr (the log) kept in a file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, args: tuple[str, ...] = ()) -> None:
+        self.port = int(env.get("MLREGISTRY_PORT") or free_port())
+        self.url = f"http://127.0.0.1:{self.port}"
+        inherited = {key: value for key, value in os.environ.items() if not key.startswith("MLREGISTRY_")}
+        self.env = {**inherited, "MLREGISTRY_HOST": "127.0.0.1", **env, "MLREGISTRY_PORT": str(self.port)}
+        self.log_path = log_path
+        self.command = [str(Path(sys.executable).parent / "mlregistry"), "serve", *args]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> ServeProcess:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mlregistry serve exited with {self.process.returncode}:\n{self.log_text()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"mlregistry serve did not answer /healthz:\n{self.log_text()}")
+
+    def terminate(self) -> None:
+        """What `docker stop` does first: SIGTERM."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 30) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def log_records(self) -> list[dict[str, Any]]:
+        """Every log line, parsed: each must be one JSON object."""
+        return [json.loads(line) for line in self.log_text().splitlines() if line.strip()]
+
+    def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)
+
+    def __enter__(self) -> ServeProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -69,3 +72,29 @@ def serving(env: dict[str, str], *extra_args: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_block(marker: str) -> str:
+    """The bash block between `<!-- {marker}:start -->` and `<!-- {marker}:end -->` in the README."""
+    text = README.read_text()
+    block = text.split(f"<!-- {marker}:start -->", 1)[1].split(f"<!-- {marker}:end -->", 1)[0]
+    match = re.search(r"```bash\n(.*?)```", block, re.S)
+    assert match, f"the README lost its {marker} block"
+    return match.group(1)
+
+
+def run_readme_block(marker: str, url: str, token: str) -> list[Any]:
+    """Run a README block as written against `url`; one parsed JSON answer per curl, in order."""
+    script = "set -euo pipefail\n" + readme_block(marker).replace("\ncurl", "\necho\ncurl")
+    result = subprocess.run(
+        ["bash", "-c", script],
+        env={**os.environ, "MLREGISTRY_URL": url, "TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.split("\n") if line.strip()]

@@ -51,21 +51,6 @@ def test_bootstrap_token_and_cli_users(tmp_path: Path, database_url: str) -> Non
             assert models.json() == {"data": [], "pagination": {"total": 0, "offset": 0, "limit": 100}}
 
 
-def test_first_start_without_bootstrap_token_logs_a_generated_one(tmp_path: Path) -> None:
-    env = cli_env(tmp_path)
-    with serving(env) as url:
-        pass
-    (first_log,) = tmp_path.glob("serve-*.log")
-    log = first_log.read_text()
-    first_log.unlink()
-    token = log.split("keep it safe:\n", 1)[1].split()[0]
-    with serving(env) as url:  # a second start creates nothing and logs no token
-        response = httpx.get(f"{url}{API}/session", headers={"Authorization": f"Bearer {token}"})
-        assert response.json()["user"]["username"] == "admin"
-    (second_log,) = tmp_path.glob("serve-*.log")
-    assert "keep it safe" not in second_log.read_text()
-
-
 def test_production_refuses_to_start_without_a_strong_key(tmp_path: Path) -> None:
     env = cli_env(tmp_path, MLREGISTRY_ENV="production")
     env.pop("MLREGISTRY_SECRET_KEY")

@@ -8,16 +8,18 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
-from mlregistry import __version__
+from mlregistry import __version__, metrics
 from mlregistry.api import (
     artifacts,
     audit_events,
     data_directories,
+    docs,
     health,
     ml_repos,
     models,
     personal_access_tokens,
     platform,
+    prompts,
     storage_objects,
     teams,
     users,
@@ -26,7 +28,9 @@ from mlregistry.api import (
     workspaces,
 )
 from mlregistry.api.errors import install_error_handlers
+from mlregistry.api.middleware import RequestMiddleware
 from mlregistry.auth.oidc import OidcVerifier
+from mlregistry.logs import configure_logging
 from mlregistry.repositories.database import create_database
 from mlregistry.services import reaper
 from mlregistry.settings import Settings, load_settings
@@ -39,6 +43,7 @@ REGISTRY_ROUTERS = (
     models.router,
     artifacts.router,
     data_directories.router,
+    prompts.router,
     users.router,
     personal_access_tokens.router,
     virtual_accounts.router,
@@ -83,14 +88,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "Every ML API route is served under both `/api/ml/v1` and `/api/svc/v1`; "
         "the NeMo-style workspace and model entity API is served under `/apis/`.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.database = database
     app.state.storages = storages
     app.state.oidc = create_oidc_verifier(settings)
+    app.state.metrics_registry = metrics.database_registry(database.engine)
     install_error_handlers(app)
+    app.add_middleware(RequestMiddleware, settings=settings, metrics=metrics.RequestMetrics())
     app.include_router(health.router)
     app.include_router(storage_objects.router)
+    app.include_router(docs.router)
+    app.mount(docs.STATIC_PATH, docs.static_files(), name="static")
     for prefix in API_PREFIXES:
         for router in REGISTRY_ROUTERS:
             # The second prefix serves the same operations; keep the OpenAPI page to one copy.
@@ -101,5 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def create_app_from_env() -> FastAPI:
-    """Entry point for `uvicorn --factory` (each worker process builds its own app)."""
-    return create_app()
+    """Entry point for `uvicorn --factory` (each worker process builds its own app and logging)."""
+    settings = load_settings()
+    configure_logging(settings)
+    return create_app(settings)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlregistry import config_docs
+from mlregistry.logs import configure_logging
 from mlregistry.repositories.database import create_database
 from mlregistry.repositories.migrations import upgrade_to_head
 from mlregistry.services import identity
@@ -23,14 +28,16 @@ app = typer.Typer(help="mlregistry: a self-hosted ML registry that speaks TrueFo
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 admin_app = typer.Typer(help="Users and tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+config_app = typer.Typer(help="Configuration: the settings table and the effective values.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
+app.add_typer(config_app, name="config")
 
 logger = logging.getLogger("mlregistry")
 
 
-def _settings() -> Settings:
+def _settings(**overrides: Any) -> Settings:
     try:
-        return load_settings()
+        return Settings(**overrides) if overrides else load_settings()
     except Exception as exc:  # pydantic's message names the variable and the rule
         typer.echo(f"Invalid configuration: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -56,35 +63,103 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: $MLREGISTRY_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default: $MLREGISTRY_PORT)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: $MLREGISTRY_WORKERS)")] = None,
     migrate: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Apply pending migrations first")] = True,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print the effective configuration (secrets masked) and exit")
+    ] = False,
 ) -> None:
-    """Run the API server (uvloop + httptools)."""
+    """Run the API server (uvloop + httptools). SIGTERM lets in-flight requests finish first."""
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = _settings()
+    overrides: dict[str, Any] = {
+        name: value for name, value in (("host", host), ("port", port), ("workers", workers)) if value
+    }
+    settings = _settings(**overrides)
+    if print_config:
+        for name, value in config_docs.effective_config(settings):
+            typer.echo(f"{name}={value}")
+        return
+    # Workers build their settings from the environment: hand the command-line overrides down.
+    for name, value in overrides.items():
+        os.environ[config_docs.env_name(name)] = str(value)
+    configure_logging(settings)
     settings.signing_key  # noqa: B018 - create the development key once, before workers fork
     if migrate:
         upgrade_to_head(settings)
     result = _in_transaction(settings, lambda session: identity.bootstrap_admin(session, settings))
     if result.created and result.token:
-        logger.warning("Created user 'admin'. Its token is shown once; keep it safe:\n%s", result.token)
+        _show_admin_token(settings, result.token)
     elif result.created:
         logger.info("Created user 'admin' with the token from MLREGISTRY_BOOTSTRAP_TOKEN")
     uvicorn.run(
         "mlregistry.app:create_app_from_env",
         factory=True,
-        host=host,
-        port=port,
-        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
         loop="uvloop",
         http="httptools",
         proxy_headers=True,
-        log_level="info",
+        log_config=None,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
+
+
+@app.command()
+def healthcheck(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer")] = 3.0,
+) -> None:
+    """Exit 0 when the local server answers /healthz (the container's HEALTHCHECK)."""
+    import httpx
+
+    settings = _settings()
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    url = f"http://{host}:{settings.port}/healthz"
+    try:
+        healthy = httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        healthy = False
+    typer.echo(f"{url}: {'healthy' if healthy else 'unhealthy'}")
+    if not healthy:
+        raise typer.Exit(1)
+
+
+@config_app.command("table")
+def config_table(
+    write: Annotated[Path | None, typer.Option(help="Rewrite the table between the markers in this file")] = None,
+    check: Annotated[Path | None, typer.Option(help="Exit 1 when the table in this file is out of date")] = None,
+) -> None:
+    """Print the Markdown table of every MLREGISTRY_* setting (or write it into the README)."""
+    try:
+        if write is not None:
+            changed = config_docs.write_table(write)
+            typer.echo(f"{write}: {'updated' if changed else 'already up to date'}")
+        elif check is not None:
+            if config_docs.documented_table(check) != config_docs.render_table():
+                typer.echo(f"{check}: the settings table is out of date; run `mlregistry config table --write {check}`")
+                raise typer.Exit(1)
+            typer.echo(f"{check}: the settings table is up to date")
+        else:
+            sys.stdout.write(config_docs.render_table())
+    except ValueError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _show_admin_token(settings: Settings, token: str) -> None:
+    """The generated admin token, shown once. Written past the logging formatter, which redacts tokens."""
+    message = "Created user 'admin'. Its token is shown once; keep it safe"
+    if settings.log_format == "json":
+        record = {"level": "warning", "logger": "mlregistry", "message": message, "admin_token": token}
+        sys.stderr.write(json.dumps(record) + "\n")
+    else:
+        sys.stderr.write(f"{message}:\n{token}\n")
+    sys.stderr.flush()
 
 
 @db_app.command("upgrade")

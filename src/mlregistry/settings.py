@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL, e.g. `postgresql+asyncpg://user@host/db`. "
         "Unset: SQLite at `$MLREGISTRY_DATA_DIR/registry.db`.",
     )
+    migrations_dir: Path | None = Field(
+        None,
+        description="Alembic migrations folder. Unset: `migrations/` of a source checkout, else `/app/migrations` "
+        "(the container image).",
+    )
     db_pool_size: int = Field(10, ge=1, description="Connections kept per worker process (Postgres).")
     db_max_overflow: int = Field(10, ge=0, description="Extra connections per worker beyond the pool size.")
     db_pool_timeout: float = Field(30.0, gt=0, description="Seconds to wait for a free pooled connection.")
@@ -93,6 +98,27 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    host: str = Field("127.0.0.1", description="Interface `mlregistry serve` binds (`0.0.0.0` in containers).")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port `mlregistry serve` listens on.")
+    workers: int = Field(1, ge=1, description="Worker processes of `mlregistry serve`; each has its own DB pool.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level logged.")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="`json`: one JSON object per line (one per request); `text` for humans."
+    )
+    access_log: bool = Field(True, description="Log one line per request (method, route, status, duration, ...).")
+    max_json_body_bytes: int = Field(
+        2 * 1024 * 1024, ge=1, description="Largest JSON request body accepted (413 above it)."
+    )
+    request_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a request may take until its response starts (504 after). Uploads count from "
+        "the end of their body; streamed downloads are not cut once started.",
+    )
+    shutdown_timeout: int = Field(
+        30, ge=1, description="Seconds SIGTERM waits for in-flight requests before closing them."
+    )
 
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from mlregistry.api.deps import AppSettings, AppStorages, BaseUrl, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
+from mlregistry.api.family_routes import FamilyRoutes, add_family_routes
 from mlregistry.api.models import parse_steps
 from mlregistry.api.paging import (
     PageParams,
@@ -42,6 +43,24 @@ from mlregistry.services.versions import EntityQuery, VersionQuery
 router = APIRouter(responses=ERROR_RESPONSES)
 ARTIFACTS: list[str | Enum] = ["Artifacts"]
 VERSIONS: list[str | Enum] = ["Artifact versions"]
+add_family_routes(
+    router,
+    FamilyRoutes(
+        family=ARTIFACT,
+        entity_path="/artifacts",
+        version_path="/artifact-versions",
+        entity_tag="Artifacts",
+        version_tag="Artifact versions",
+        entity_model=Artifact,
+        version_model=ArtifactVersion,
+        apply_request=ApplyArtifactVersionRequest,
+        tags_request=ApplyArtifactVersionTagsRequest,
+        tags_version_id_field="artifact_version_id",
+        apply_description='An apply whose `source` is `{"type": "truefoundry", "uri": <storage_root>}` '
+        "finalizes the staged version with that storage root, recording each file's size and sha256 "
+        "(422 naming any file that was never uploaded).",
+    ),
+)
 
 
 @router.get("/artifacts", tags=ARTIFACTS, response_model=ListEnvelope[Artifact], summary="List artifacts")
@@ -61,42 +80,6 @@ async def list_artifacts(
         session, settings, caller, ARTIFACT, query, offset=page.offset, limit=page.limit
     )
     return list_response(items, total, page)
-
-
-@router.get("/artifacts/{id}", tags=ARTIFACTS, response_model=DataEnvelope[Artifact], summary="Get an artifact")
-async def get_artifact(id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller) -> JSONResponse:
-    return data_response(await versions.get_entity(session, settings, caller, ARTIFACT, id))
-
-
-@router.delete(
-    "/artifacts/{id}",
-    tags=ARTIFACTS,
-    response_model=EmptyResponse,
-    summary="Delete an artifact, its versions and files",
-)
-async def delete_artifact(id: str, session: DbSession, storages: AppStorages, caller: CurrentCaller) -> JSONResponse:
-    await versions.delete_entity(session, caller, ARTIFACT, id)
-    await session.commit()
-    await reaper.drain_quietly(session, storages)
-    return empty_response()
-
-
-@router.put(
-    "/artifact-versions",
-    tags=VERSIONS,
-    response_model=DataEnvelope[ArtifactVersion],
-    summary="Create an artifact version (finalizing a staged one named by `source.uri`), or update one",
-)
-async def apply_artifact_version(
-    body: ApplyArtifactVersionRequest,
-    session: DbSession,
-    settings: AppSettings,
-    storages: AppStorages,
-    caller: CurrentCaller,
-) -> JSONResponse:
-    result = await versions.apply_version(session, settings, storages, caller, ARTIFACT, body.manifest)
-    await session.commit()
-    return data_response(result)
 
 
 @router.get(
@@ -131,15 +114,6 @@ async def list_artifact_versions(
         session, settings, caller, ARTIFACT, query, offset=page.offset, limit=page.limit
     )
     return list_response(items, total, page)
-
-
-@router.put("/artifact-versions/tags", tags=VERSIONS, response_model=EmptyResponse, summary="Set a version's tags")
-async def apply_artifact_version_tags(
-    body: ApplyArtifactVersionTagsRequest, session: DbSession, caller: CurrentCaller
-) -> JSONResponse:
-    await versions.apply_tags(session, caller, ARTIFACT, body.artifact_version_id, body.tags, force=body.force)
-    await session.commit()
-    return empty_response()
 
 
 @router.post(
@@ -214,31 +188,4 @@ async def mark_stage_failure(
     await session.commit()
     if marked:
         await reaper.drain_quietly(session, storages)
-    return empty_response()
-
-
-@router.get(
-    "/artifact-versions/{id}",
-    tags=VERSIONS,
-    response_model=DataEnvelope[ArtifactVersion],
-    summary="Get an artifact version",
-)
-async def get_artifact_version(
-    id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller
-) -> JSONResponse:
-    return data_response(await versions.get_version(session, settings, caller, ARTIFACT, id))
-
-
-@router.delete(
-    "/artifact-versions/{id}",
-    tags=VERSIONS,
-    response_model=EmptyResponse,
-    summary="Delete an artifact version and its files",
-)
-async def delete_artifact_version(
-    id: str, session: DbSession, storages: AppStorages, caller: CurrentCaller
-) -> JSONResponse:
-    await versions.delete_version(session, caller, ARTIFACT, id)
-    await session.commit()
-    await reaper.drain_quietly(session, storages)
     return empty_response()

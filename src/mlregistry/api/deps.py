@@ -69,7 +69,7 @@ async def get_caller(
     token = credentials.credentials.strip()
     oidc = get_oidc_verifier(request)
     try:
-        return await identity.authenticate(session, settings, token, oidc)
+        caller = await identity.authenticate(session, settings, token, oidc)
     except identity.UnknownExternalUser as unknown:
         if oidc is None or not settings.oidc_auto_create:
             raise
@@ -79,7 +79,9 @@ async def get_caller(
         async with get_database(request).session(write=True) as provisioning:
             await identity.provision_external_user(provisioning, oidc.issuer, unknown.claims)
             await provisioning.commit()
-    return await identity.authenticate(session, settings, token, oidc)
+        caller = await identity.authenticate(session, settings, token, oidc)
+    request.state.subject_id = caller.subject_id  # for the access log
+    return caller
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]

@@ -1,8 +1,17 @@
-"""OpenAPI helpers: the error bodies every route documents."""
+"""OpenAPI helpers and the docs pages.
+
+`/docs` (Swagger UI) and `/redoc` load their scripts from `mlregistry/static/`, shipped inside the
+package (`scripts/vendor-docs-assets.sh` refreshes them), so they work without internet access.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from mlregistry.schemas.common import HttpError
 from mlregistry.schemas.workspace_models import DetailError
@@ -22,3 +31,42 @@ ENTITY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"model": DetailError, "description": "Conflicts with the current state"},
     422: {"model": DetailError, "description": "Invalid request; `detail` lists `{loc, msg, type}` per field"},
 }
+
+STATIC_PATH = "/static"
+router = APIRouter(include_in_schema=False)
+
+
+def static_files() -> StaticFiles:
+    return StaticFiles(packages=[("mlregistry", "static")])
+
+
+def _urls(request: Request) -> tuple[str, str]:
+    root = request.scope.get("root_path", "").rstrip("/")
+    return f"{root}{request.app.openapi_url}", f"{root}{STATIC_PATH}"
+
+
+@router.get("/docs")
+async def swagger_ui(request: Request) -> HTMLResponse:
+    openapi_url, static = _urls(request)
+    return get_swagger_ui_html(
+        openapi_url=openapi_url,
+        title=f"{request.app.title} - API docs",
+        swagger_js_url=f"{static}/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url=f"{static}/swagger-ui/swagger-ui.css",
+        swagger_favicon_url=f"{static}/swagger-ui/favicon-32x32.png",
+        oauth2_redirect_url=None,
+        # No call to the public validator: the page must work offline.
+        swagger_ui_parameters={"persistAuthorization": True, "validatorUrl": None, "displayRequestDuration": True},
+    )
+
+
+@router.get("/redoc")
+async def redoc(request: Request) -> HTMLResponse:
+    openapi_url, static = _urls(request)
+    return get_redoc_html(
+        openapi_url=openapi_url,
+        title=f"{request.app.title} - API reference",
+        redoc_js_url=f"{static}/redoc/redoc.standalone.js",
+        redoc_favicon_url=f"{static}/swagger-ui/favicon-32x32.png",
+        with_google_fonts=False,
+    )

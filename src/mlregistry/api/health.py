@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
+from mlregistry import metrics
 from mlregistry.api.deps import DbSession
 
 router = APIRouter(tags=["Health"])
@@ -21,3 +22,13 @@ async def readyz(session: DbSession) -> JSONResponse:
     except Exception as exc:  # any database failure means "not ready", never a 500
         return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
     return JSONResponse({"status": "ok"})
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of this process (no auth: expose it to the scraper only)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition format"}},
+)
+async def prometheus_metrics(request: Request) -> Response:
+    return Response(metrics.render(request.app.state.metrics_registry), media_type=metrics.CONTENT_TYPE)

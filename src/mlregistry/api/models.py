@@ -7,21 +7,37 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from mlregistry.api.deps import AppSettings, AppStorages, CurrentCaller, DbSession
+from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
-from mlregistry.api.paging import PageParams, data_response, empty_response, list_response, split_repeated
-from mlregistry.schemas.common import DataEnvelope, EmptyResponse, LenientInt, ListEnvelope
+from mlregistry.api.family_routes import FamilyRoutes, add_family_routes
+from mlregistry.api.paging import PageParams, list_response, split_repeated
+from mlregistry.schemas.common import LenientInt, ListEnvelope
 from mlregistry.schemas.resources import (
     ApplyModelVersionRequest,
     ApplyModelVersionTagsRequest,
     Model,
     ModelVersion,
 )
-from mlregistry.services import reaper, versions
+from mlregistry.services import versions
 from mlregistry.services.families import MODEL
 from mlregistry.services.versions import EntityQuery, VersionQuery
 
 router = APIRouter(responses=ERROR_RESPONSES)
+add_family_routes(
+    router,
+    FamilyRoutes(
+        family=MODEL,
+        entity_path="/models",
+        version_path="/model-versions",
+        entity_tag="Models",
+        version_tag="Model versions",
+        entity_model=Model,
+        version_model=ModelVersion,
+        apply_request=ApplyModelVersionRequest,
+        tags_request=ApplyModelVersionTagsRequest,
+        tags_version_id_field="model_version_id",
+    ),
+)
 
 
 def parse_steps(values: list[str] | None) -> list[int]:
@@ -54,37 +70,6 @@ async def list_models(
         session, settings, caller, MODEL, query, offset=page.offset, limit=page.limit
     )
     return list_response(items, total, page)
-
-
-@router.get("/models/{id}", tags=["Models"], response_model=DataEnvelope[Model], summary="Get a model")
-async def get_model(id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller) -> JSONResponse:
-    return data_response(await versions.get_entity(session, settings, caller, MODEL, id))
-
-
-@router.delete("/models/{id}", tags=["Models"], response_model=EmptyResponse, summary="Delete a model and its versions")
-async def delete_model(id: str, session: DbSession, storages: AppStorages, caller: CurrentCaller) -> JSONResponse:
-    await versions.delete_entity(session, caller, MODEL, id)
-    await session.commit()
-    await reaper.drain_quietly(session, storages)
-    return empty_response()
-
-
-@router.put(
-    "/model-versions",
-    tags=["Model versions"],
-    response_model=DataEnvelope[ModelVersion],
-    summary="Create a model version, or update the version the manifest names",
-)
-async def apply_model_version(
-    body: ApplyModelVersionRequest,
-    session: DbSession,
-    settings: AppSettings,
-    storages: AppStorages,
-    caller: CurrentCaller,
-) -> JSONResponse:
-    result = await versions.apply_version(session, settings, storages, caller, MODEL, body.manifest)
-    await session.commit()
-    return data_response(result)
 
 
 @router.get(
@@ -121,36 +106,3 @@ async def list_model_versions(
         session, settings, caller, MODEL, query, offset=page.offset, limit=page.limit
     )
     return list_response(items, total, page)
-
-
-@router.put(
-    "/model-versions/tags", tags=["Model versions"], response_model=EmptyResponse, summary="Set a version's tags"
-)
-async def apply_model_version_tags(
-    body: ApplyModelVersionTagsRequest, session: DbSession, caller: CurrentCaller
-) -> JSONResponse:
-    await versions.apply_tags(session, caller, MODEL, body.model_version_id, body.tags, force=body.force)
-    await session.commit()
-    return empty_response()
-
-
-@router.get(
-    "/model-versions/{id}",
-    tags=["Model versions"],
-    response_model=DataEnvelope[ModelVersion],
-    summary="Get a model version",
-)
-async def get_model_version(id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller) -> JSONResponse:
-    return data_response(await versions.get_version(session, settings, caller, MODEL, id))
-
-
-@router.delete(
-    "/model-versions/{id}", tags=["Model versions"], response_model=EmptyResponse, summary="Delete a model version"
-)
-async def delete_model_version(
-    id: str, session: DbSession, storages: AppStorages, caller: CurrentCaller
-) -> JSONResponse:
-    await versions.delete_version(session, caller, MODEL, id)
-    await session.commit()
-    await reaper.drain_quietly(session, storages)
-    return empty_response()

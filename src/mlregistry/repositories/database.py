@@ -93,7 +93,8 @@ def create_database(settings: Settings) -> Database:
             pool_timeout=settings.db_pool_timeout,
             pool_pre_ping=True,
         )
-    engine = create_async_engine(url, **kwargs)
+    # Bound parameters stay out of error messages (and so out of logs): they can carry secrets.
+    engine = create_async_engine(url, hide_parameters=True, **kwargs)
     if url.startswith("sqlite"):
         _configure_sqlite(engine)
     write_engine = engine.execution_options(**{WRITE_OPTION: True})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from alembic import command
@@ -11,9 +10,8 @@ from alembic.config import Config
 from mlregistry.settings import Settings
 
 
-def migrations_directory() -> Path:
-    explicit = os.environ.get("MLREGISTRY_MIGRATIONS_DIR")
-    candidates = [Path(explicit)] if explicit else []
+def migrations_directory(settings: Settings) -> Path:
+    candidates = [settings.migrations_dir] if settings.migrations_dir else []
     candidates.append(Path(__file__).resolve().parents[3] / "migrations")  # source checkout
     candidates.append(Path("/app/migrations"))  # container image
     for candidate in candidates:
@@ -24,7 +22,7 @@ def migrations_directory() -> Path:
 
 def alembic_config(settings: Settings) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(migrations_directory()))
+    config.set_main_option("script_location", str(migrations_directory(settings)))
     config.attributes["settings"] = settings
     return config
 

@@ -27,6 +27,19 @@ def _integral(value: Any) -> Any:
 LenientInt = Annotated[int, BeforeValidator(_integral)]
 
 
+def json_nesting(value: Any, limit: int) -> int:
+    """How deeply objects and arrays nest in `value`, counted without recursion; stops once past `limit`."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack and deepest <= limit:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 class Subject(BaseModel):
     """Who did something. Every key is camelCase on the wire."""
 

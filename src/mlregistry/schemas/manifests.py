@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mlregistry.schemas.common import LenientInt
+from mlregistry.schemas.common import LenientInt, json_nesting
 
 ENTITY_NAME_PATTERN = r"^[A-Za-z0-9_\-]+$"
 ML_REPO_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9\-]{1,98}[a-zA-Z0-9]$"
 VERSION_ALIAS_PATTERN = r"^v[a-zA-Z0-9.\-]*([a-zA-Z0-9]+)$"
 MAX_DESCRIPTION_LENGTH = 512
+# Deeper documents cannot be serialized back (pydantic stops near 255 levels); refuse them up front.
+MAX_MANIFEST_NESTING = 100
 
 EntityName = Annotated[str, Field(min_length=1, max_length=256, pattern=ENTITY_NAME_PATTERN)]
 MlRepoName = Annotated[str, Field(max_length=100, pattern=ML_REPO_NAME_PATTERN)]
@@ -199,6 +201,13 @@ class VersionManifestBase(WireModel):
     version: Annotated[LenientInt, Field(ge=1)] | None = None
     description: Description | None = None
     version_alias: VersionAlias | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded_nesting(cls, data: Any) -> Any:
+        if json_nesting(data, MAX_MANIFEST_NESTING) > MAX_MANIFEST_NESTING:
+            raise ValueError(f"nested deeper than {MAX_MANIFEST_NESTING} levels")
+        return data
 
 
 class ModelManifest(VersionManifestBase):

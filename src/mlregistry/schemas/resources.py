@@ -48,35 +48,45 @@ class MlRepo(BaseModel):
     updated_at: str | None = None
 
 
-class ModelVersion(BaseModel):
+class VersionResource(BaseModel):
+    """What every family's version carries; each family adds its parent id and manifest type."""
+
     model_config = ConfigDict(extra="allow")
 
     id: str
     fqn: str
-    model_id: str
     ml_repo_id: str
-    manifest: ModelManifest
     created_by_subject: Subject
     created_at: str | None = None
     updated_at: str | None = None
     version_alias: str | None = None
     usage_code_snippet: str | None = None
     tags: list[str] | None = None
-    metrics: list[Metric] | None = None
-    deployable: bool | None = None
 
 
-class Model(BaseModel):
+class EntityResource(BaseModel):
+    """What every family's entity carries; each family adds its `type` and `latest_version` type."""
+
     model_config = ConfigDict(extra="allow")
 
     id: str
     ml_repo_id: str
-    type: str = "model"
     name: str
     fqn: str
     created_by_subject: Subject
     created_at: str | None = None
     updated_at: str | None = None
+
+
+class ModelVersion(VersionResource):
+    model_id: str
+    manifest: ModelManifest
+    metrics: list[Metric] | None = None
+    deployable: bool | None = None
+
+
+class Model(EntityResource):
+    type: str = "model"
     latest_version: ModelVersion | None = None
 
 

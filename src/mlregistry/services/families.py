@@ -9,6 +9,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from mlregistry.schemas.manifests import ArtifactManifest, ModelManifest
+from mlregistry.schemas.prompts import ChatPromptManifest
+from mlregistry.services.prompt_templates import check_chat_prompt
 
 
 def _model_snippet(fqn: str) -> str:
@@ -29,6 +31,35 @@ def _artifact_snippet(fqn: str) -> str:
     )
 
 
+def _prompt_snippet(fqn: str) -> str:
+    return (
+        "import os\n\n"
+        "from truefoundry_sdk import TrueFoundry\n\n"
+        'client = TrueFoundry(base_url=os.environ["TFY_HOST"], api_key=os.environ["TFY_API_KEY"])\n'
+        f'prompt_version = client.prompt_versions.get_by_fqn(fqn="{fqn}").data\n'
+        "messages = prompt_version.manifest.messages"
+    )
+
+
+def _prompt_snippets(fqn: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "display_name": "Python SDK",
+            "language": "python",
+            "code": _prompt_snippet(fqn),
+            "libraries": ["truefoundry-sdk"],
+        },
+        {
+            "display_name": "curl",
+            "language": "shell",
+            "code": (
+                'curl -G "$TFY_HOST/api/ml/v1/prompt-versions" -H "Authorization: Bearer $TFY_API_KEY" '
+                f'--data-urlencode "fqn={fqn}"'
+            ),
+        },
+    ]
+
+
 def _model_deployable(manifest: dict[str, Any]) -> bool:
     return bool(manifest.get("framework")) and manifest.get("source", {}).get("type") in {"truefoundry", "external"}
 
@@ -46,6 +77,9 @@ class Family:
     has_metrics: bool = False
     deployable: Callable[[dict[str, Any]], bool] = field(default=lambda manifest: False)
     stageable: bool = True
+    # Rules beyond the manifest's shape, on the manifest as it will be stored (raise Invalid).
+    check_manifest: Callable[[dict[str, Any]], None] = field(default=lambda manifest: None)
+    usage_code_snippets: Callable[[str], list[dict[str, Any]]] | None = None
 
 
 MODEL = Family(
@@ -72,5 +106,19 @@ ARTIFACT = Family(
     usage_code_snippet=_artifact_snippet,
 )
 
-FAMILIES = {family.name: family for family in (MODEL, ARTIFACT)}
+CHAT_PROMPT = Family(
+    name="prompt",
+    label="Prompt",
+    entity_type="chat_prompt",
+    manifest_type="chat_prompt",
+    fqn_prefix="chat_prompt",
+    parent_id_field="prompt_id",
+    manifest_model=ChatPromptManifest,
+    usage_code_snippet=_prompt_snippet,
+    stageable=False,
+    check_manifest=check_chat_prompt,
+    usage_code_snippets=_prompt_snippets,
+)
+
+FAMILIES = {family.name: family for family in (MODEL, ARTIFACT, CHAT_PROMPT)}
 FAMILY_BY_MANIFEST_TYPE = {family.manifest_type: family for family in FAMILIES.values()}

@@ -43,6 +43,8 @@ def version_to_wire(row: VersionRow, family: Family, tenant: str) -> dict[str, A
         "tags": list(version.tags or []),
         "usage_code_snippet": family.usage_code_snippet(fqn),
     }
+    if family.usage_code_snippets is not None:
+        wire["usage_code_snippets"] = family.usage_code_snippets(fqn)
     if version.version_alias is not None:
         wire["version_alias"] = version.version_alias
     if family.has_metrics:

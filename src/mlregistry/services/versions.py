@@ -88,15 +88,16 @@ async def apply_version(
 ) -> dict[str, Any]:
     """Create the next version of an entity (creating the entity if needed), or update a named one."""
     name: str = manifest.name  # type: ignore[attr-defined]
-    repo = await repo_by_name(session, caller, manifest.ml_repo, Role.EDITOR)  # type: ignore[attr-defined]
     wire = manifest_to_wire(manifest)
+    family.check_manifest(wire)
+    repo = await repo_by_name(session, caller, manifest.ml_repo, Role.EDITOR)  # type: ignore[attr-defined]
     alias: str | None = getattr(manifest, "version_alias", None)
     now = utcnow()
     number: int | None = getattr(manifest, "version", None)
     if number is not None:
         return await _update_version(session, settings, caller, family, repo.id, name, number, wire, alias)
 
-    staged = await _staged_version_for(session, storages, family, repo.id, wire)
+    staged = await _staged_version_for(session, storages, family, repo.id, wire) if family.stageable else None
     if staged is not None and staged.state == STATE_FINALIZED:
         # A replay of an apply that already committed this staged version: answer the same version.
         return await _present_version(session, settings, caller, family, staged.id)
@@ -313,7 +314,8 @@ async def get_version(
 async def delete_version(session: AsyncSession, caller: Caller, family: Family, version_id: str) -> None:
     row = await _authorized_version(session, caller, family, version_id, Role.ADMIN)
     repo = row.access.resource
-    await reaper.enqueue_version(session, repo.storage_integration_fqn, repo.id, version_id)
+    if family.stageable:
+        await reaper.enqueue_version(session, repo.storage_integration_fqn, repo.id, version_id)
     await queries.delete_version(session, version_id)
     await queries.refresh_latest_version(session, row.version.entity_id)
     audit.note(session, caller, "delete", family.manifest_type, version_id, version=row.version.version)
@@ -410,7 +412,8 @@ async def get_entity(
 async def delete_entity(session: AsyncSession, caller: Caller, family: Family, entity_id: str) -> None:
     row = await _authorized_entity(session, caller, family, entity_id, Role.ADMIN)
     repo = row.access.resource
-    await reaper.enqueue_entity(session, repo.storage_integration_fqn, repo.id, entity_id)
+    if family.stageable:
+        await reaper.enqueue_entity(session, repo.storage_integration_fqn, repo.id, entity_id)
     await queries.delete_entity(session, entity_id)
     audit.note(session, caller, "delete", family.entity_type, entity_id, name=row.entity.name)
 

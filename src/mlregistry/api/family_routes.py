@@ -1,0 +1,138 @@
+"""The routes every versioned family shares, registered once per family.
+
+Get and delete an entity; apply, get and delete a version; set a version's tags. Only the list
+routes stay in each family's module, because their filters differ (run filters, the name of the
+`include_empty_*` flag). This module deliberately has no `from __future__ import annotations`:
+FastAPI reads each handler's request-body type from the family's spec when the handler is defined.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from mlregistry.api.deps import AppSettings, AppStorages, CurrentCaller, DbSession
+from mlregistry.api.paging import data_response, empty_response
+from mlregistry.schemas.common import DataEnvelope, EmptyResponse
+from mlregistry.services import reaper, versions
+from mlregistry.services.families import Family
+
+
+@dataclass(frozen=True)
+class FamilyRoutes:
+    family: Family
+    entity_path: str  # "/models"
+    version_path: str  # "/model-versions"
+    entity_tag: str  # OpenAPI tag: "Models"
+    version_tag: str  # "Model versions"
+    entity_model: type[BaseModel]  # wire type of the entity, for the OpenAPI page
+    version_model: type[BaseModel]
+    apply_request: type[BaseModel]  # `{"manifest": ...}` with the family's manifest type
+    tags_request: type[BaseModel]  # `{"<family>_version_id", "tags", "force"}`
+    tags_version_id_field: str  # "model_version_id"
+    apply_description: str | None = None  # family rules of the apply, for the OpenAPI page
+
+
+def add_family_routes(router: APIRouter, spec: FamilyRoutes) -> None:
+    family = spec.family
+    label = family.label.lower()
+    entity_route = f"{spec.entity_path}/{{id}}"
+    version_route = f"{spec.version_path}/{{id}}"
+    apply_body: Any = spec.apply_request
+    tags_body: Any = spec.tags_request
+    # Envelopes parametrised at run time (mypy cannot read a variable as a type argument).
+    entity_envelope: Any = DataEnvelope[spec.entity_model]  # type: ignore[name-defined]
+    version_envelope: Any = DataEnvelope[spec.version_model]  # type: ignore[name-defined]
+
+    async def get_entity(id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller) -> JSONResponse:
+        return data_response(await versions.get_entity(session, settings, caller, family, id))
+
+    async def delete_entity(id: str, session: DbSession, storages: AppStorages, caller: CurrentCaller) -> JSONResponse:
+        await versions.delete_entity(session, caller, family, id)
+        await session.commit()
+        await reaper.drain_quietly(session, storages)
+        return empty_response()
+
+    async def apply_version(
+        body: apply_body, session: DbSession, settings: AppSettings, storages: AppStorages, caller: CurrentCaller
+    ) -> JSONResponse:
+        result = await versions.apply_version(session, settings, storages, caller, family, body.manifest)
+        await session.commit()
+        return data_response(result)
+
+    async def apply_tags(body: tags_body, session: DbSession, caller: CurrentCaller) -> JSONResponse:
+        version_id = getattr(body, spec.tags_version_id_field)
+        await versions.apply_tags(session, caller, family, version_id, body.tags, force=body.force)
+        await session.commit()
+        return empty_response()
+
+    async def get_version(id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller) -> JSONResponse:
+        return data_response(await versions.get_version(session, settings, caller, family, id))
+
+    async def delete_version(id: str, session: DbSession, storages: AppStorages, caller: CurrentCaller) -> JSONResponse:
+        await versions.delete_version(session, caller, family, id)
+        await session.commit()
+        await reaper.drain_quietly(session, storages)
+        return empty_response()
+
+    name = family.name
+    routes: list[tuple[str, str, Any, str, str, Any, str]] = [
+        # (method, path, handler, operation name, OpenAPI tag, response model, summary)
+        ("GET", entity_route, get_entity, f"get_{name}", spec.entity_tag, entity_envelope, f"Get a {label}"),
+        ("DELETE", entity_route, delete_entity, f"delete_{name}", spec.entity_tag, EmptyResponse, f"Delete a {label}"),
+        (
+            "PUT",
+            spec.version_path,
+            apply_version,
+            f"apply_{name}_version",
+            spec.version_tag,
+            version_envelope,
+            f"Create a {label} version, or update the version the manifest names",
+        ),
+        (
+            "PUT",
+            f"{spec.version_path}/tags",
+            apply_tags,
+            f"apply_{name}_version_tags",
+            spec.version_tag,
+            EmptyResponse,
+            "Set a version's tags",
+        ),
+        (
+            "GET",
+            version_route,
+            get_version,
+            f"get_{name}_version",
+            spec.version_tag,
+            version_envelope,
+            f"Get a {label} version",
+        ),
+        (
+            "DELETE",
+            version_route,
+            delete_version,
+            f"delete_{name}_version",
+            spec.version_tag,
+            EmptyResponse,
+            f"Delete a {label} version",
+        ),
+    ]
+    descriptions = {
+        get_entity: "With its latest version embedded, if it has any.",
+        delete_entity: "Deletes its versions too.",
+        apply_version: spec.apply_description,
+        apply_tags: "A tag names one version per entity; `force` moves a tag held by another version here.",
+    }
+    for method, path, handler, operation, tag, response_model, summary in routes:
+        router.add_api_route(
+            path,
+            handler,
+            methods=[method],
+            name=operation,
+            tags=[tag],
+            response_model=response_model,
+            summary=summary,
+            description=descriptions.get(handler),
+        )
