@@ -12,13 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+import boto3
 import pytest
 
 from mlregistry.settings import Settings
-from tests.live import LiveServer, LiveUser
+from tests.live import LiveServer, LiveUser, free_port
 
 POSTGRES_URL = os.environ.get("MLREGISTRY_TEST_POSTGRES_URL")  # e.g. postgresql://postgres@127.0.0.1:5432/postgres
-BACKENDS = ["sqlite", "postgres"]
+BACKENDS = ["sqlite", "postgres"]  # sqlite runs with the local store, postgres with S3 (a moto server)
+S3_BUCKET = "mlregistry-test"
 
 
 def _admin_dsn(url: str) -> str:
@@ -72,8 +74,51 @@ def postgres_databases() -> Iterator[PostgresDatabases | None]:
         databases.drop_all()
 
 
+class MotoS3:
+    """moto's standalone S3 server on 127.0.0.1: a real S3 wire protocol, started by the test suite."""
+
+    def __init__(self) -> None:
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        from moto.server import ThreadedMotoServer
+
+        self.port = free_port()
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+        self.client = boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1")
+        self.client.create_bucket(Bucket=S3_BUCKET)
+
+    def keys(self, prefix: str) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=S3_BUCKET, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def pending_uploads(self, prefix: str) -> list[str]:
+        return [
+            item["Key"]
+            for item in self.client.list_multipart_uploads(Bucket=S3_BUCKET, Prefix=prefix).get("Uploads", [])
+        ]
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    server = MotoS3()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def make_settings(
-    backend: str, tmp_path: Path, postgres_databases: PostgresDatabases | None, **overrides: object
+    backend: str,
+    tmp_path: Path,
+    postgres_databases: PostgresDatabases | None,
+    s3: MotoS3 | None = None,
+    **overrides: object,
 ) -> Settings:
     values: dict[str, object] = {
         "data_dir": tmp_path,
@@ -86,6 +131,9 @@ def make_settings(
         if postgres_databases is None:
             pytest.skip("MLREGISTRY_TEST_POSTGRES_URL is not set")
         values["database_url"] = postgres_databases.create()
+        if s3 is not None:
+            values["storage_url"] = f"s3://{S3_BUCKET}/{uuid.uuid4().hex[:8]}/artifacts"
+            values["s3_endpoint_url"] = s3.endpoint_url
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 
@@ -98,8 +146,11 @@ def server(
 ) -> Iterator[LiveServer]:
     """One live server per backend for the whole run; tests isolate themselves with fresh users."""
     backend = request.param
-    settings = make_settings(backend, tmp_path_factory.mktemp(f"data-{backend}"), postgres_databases)
-    live = LiveServer(settings, backend).start()
+    s3 = request.getfixturevalue("moto_s3") if backend == "postgres" and postgres_databases is not None else None
+    settings = make_settings(backend, tmp_path_factory.mktemp(f"data-{backend}"), postgres_databases, s3)
+    live = LiveServer(settings, backend)
+    live.s3 = s3
+    live.start()
     try:
         yield live
     finally:

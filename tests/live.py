@@ -55,6 +55,7 @@ class LiveServer:
         self.backend = backend
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.s3: Any = None  # the moto S3 server when the settings use S3 storage
         self.app = create_app(settings)
         self._server = uvicorn.Server(
             uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
 from mlregistry import __version__, metrics
 from mlregistry.api import (
+    artifacts,
     audit_events,
+    data_directories,
     docs,
     health,
     ml_repos,
@@ -17,6 +20,7 @@ from mlregistry.api import (
     personal_access_tokens,
     platform,
     prompts,
+    storage_objects,
     teams,
     users,
     virtual_accounts,
@@ -28,13 +32,17 @@ from mlregistry.api.middleware import RequestMiddleware
 from mlregistry.auth.oidc import OidcVerifier
 from mlregistry.logs import configure_logging
 from mlregistry.repositories.database import create_database
+from mlregistry.services import reaper
 from mlregistry.settings import Settings, load_settings
+from mlregistry.storage import build_storages
 
 API_PREFIXES = ("/api/ml/v1", "/api/svc/v1")
 REGISTRY_ROUTERS = (
     platform.router,
     ml_repos.router,
     models.router,
+    artifacts.router,
+    data_directories.router,
     prompts.router,
     users.router,
     personal_access_tokens.router,
@@ -55,12 +63,22 @@ def create_oidc_verifier(settings: Settings) -> OidcVerifier | None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     database = create_database(settings)
+    storages = build_storages(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        reaper_task = (
+            asyncio.create_task(reaper.run_forever(database, settings, storages))
+            if settings.reaper_interval_seconds > 0
+            else None
+        )
         try:
             yield
         finally:
+            if reaper_task is not None:
+                reaper_task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await reaper_task
             await database.dispose()
 
     app = FastAPI(
@@ -76,11 +94,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.storages = storages
     app.state.oidc = create_oidc_verifier(settings)
     app.state.metrics_registry = metrics.database_registry(database.engine)
     install_error_handlers(app)
     app.add_middleware(RequestMiddleware, settings=settings, metrics=metrics.RequestMetrics())
     app.include_router(health.router)
+    app.include_router(storage_objects.router)
     app.include_router(docs.router)
     app.mount(docs.STATIC_PATH, docs.static_files(), name="static")
     for prefix in API_PREFIXES:

@@ -65,6 +65,27 @@ class Settings(BaseSettings):
     )
     max_page_size: int = Field(1000, ge=1, description="Largest `limit` a list accepts (422 above it).")
     default_page_size: int = Field(100, ge=1, description="`limit` of a list request that sends none.")
+    storage_url: str | None = Field(
+        None,
+        description="The default artifact storage: `s3://bucket/prefix` (any S3-compatible store) or "
+        "`file:///absolute/path`. Unset: local disk under `$MLREGISTRY_DATA_DIR/artifacts`.",
+    )
+    storages: dict[str, str] = Field(
+        default_factory=dict,
+        description='More named storages as JSON, e.g. `{"archive": "s3://other-bucket/ml"}`. An ML repo whose '
+        "`storage_integration_fqn` is one of these names keeps its files there; any other value uses the default.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        description="Endpoint of an S3-compatible store (MinIO, Ceph, ...). Credentials: the standard AWS variables.",
+    )
+    signed_url_ttl_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600, description="Lifetime of a signed URL.")
+    stage_ttl_seconds: int = Field(
+        24 * 3600, ge=1, description="A staged version not finalized within this time is reaped with its files."
+    )
+    reaper_interval_seconds: float = Field(
+        60.0, ge=0, description="Seconds between reaper passes (abandoned stages, queued deletions); 0 disables it."
+    )
     trusted_fileset_sources: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Fileset sources whose model entities may set `trust_remote_code: true` (comma-separated): "

@@ -15,6 +15,7 @@ from mlregistry.repositories.database import Database
 from mlregistry.services import identity
 from mlregistry.services.errors import Unauthenticated
 from mlregistry.settings import Settings
+from mlregistry.storage import StorageRegistry
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Credentials are accepted in the Authorization header only: query strings end up in logs and histories.
@@ -84,3 +85,17 @@ async def get_caller(
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
+
+
+def get_storages(request: Request) -> StorageRegistry:
+    storages: StorageRegistry = request.app.state.storages
+    return storages
+
+
+def get_base_url(request: Request) -> str:
+    """The URL clients reached this server at: local signed URLs point back to it."""
+    return str(request.base_url).rstrip("/")
+
+
+AppStorages = Annotated[StorageRegistry, Depends(get_storages)]
+BaseUrl = Annotated[str, Depends(get_base_url)]

@@ -13,10 +13,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
+from mlregistry.api.deps import AppSettings, AppStorages, CurrentCaller, DbSession
 from mlregistry.api.paging import data_response, empty_response
 from mlregistry.schemas.common import DataEnvelope, EmptyResponse
-from mlregistry.services import versions
+from mlregistry.services import reaper, versions
 from mlregistry.services.families import Family
 
 
@@ -49,15 +49,16 @@ def add_family_routes(router: APIRouter, spec: FamilyRoutes) -> None:
     async def get_entity(id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller) -> JSONResponse:
         return data_response(await versions.get_entity(session, settings, caller, family, id))
 
-    async def delete_entity(id: str, session: DbSession, caller: CurrentCaller) -> JSONResponse:
+    async def delete_entity(id: str, session: DbSession, storages: AppStorages, caller: CurrentCaller) -> JSONResponse:
         await versions.delete_entity(session, caller, family, id)
         await session.commit()
+        await reaper.drain_quietly(session, storages)
         return empty_response()
 
     async def apply_version(
-        body: apply_body, session: DbSession, settings: AppSettings, caller: CurrentCaller
+        body: apply_body, session: DbSession, settings: AppSettings, storages: AppStorages, caller: CurrentCaller
     ) -> JSONResponse:
-        result = await versions.apply_version(session, settings, caller, family, body.manifest)
+        result = await versions.apply_version(session, settings, storages, caller, family, body.manifest)
         await session.commit()
         return data_response(result)
 
@@ -70,9 +71,10 @@ def add_family_routes(router: APIRouter, spec: FamilyRoutes) -> None:
     async def get_version(id: str, session: DbSession, settings: AppSettings, caller: CurrentCaller) -> JSONResponse:
         return data_response(await versions.get_version(session, settings, caller, family, id))
 
-    async def delete_version(id: str, session: DbSession, caller: CurrentCaller) -> JSONResponse:
+    async def delete_version(id: str, session: DbSession, storages: AppStorages, caller: CurrentCaller) -> JSONResponse:
         await versions.delete_version(session, caller, family, id)
         await session.commit()
+        await reaper.drain_quietly(session, storages)
         return empty_response()
 
     name = family.name

@@ -5,12 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
+from mlregistry.api.deps import AppSettings, AppStorages, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.api.paging import PageParams, data_response, empty_response, list_response
 from mlregistry.schemas.common import DataEnvelope, EmptyResponse, ListEnvelope
 from mlregistry.schemas.resources import ApplyMlRepoRequest, MlRepo
-from mlregistry.services import ml_repos
+from mlregistry.services import ml_repos, reaper
 
 router = APIRouter(tags=["ML repos"], responses=ERROR_RESPONSES)
 
@@ -47,7 +47,8 @@ async def get_ml_repo(id: str, session: DbSession, settings: AppSettings, caller
 
 
 @router.delete("/ml-repos/{id}", response_model=EmptyResponse, summary="Delete an ML repo and everything in it")
-async def delete_ml_repo(id: str, session: DbSession, caller: CurrentCaller) -> JSONResponse:
+async def delete_ml_repo(id: str, session: DbSession, storages: AppStorages, caller: CurrentCaller) -> JSONResponse:
     await ml_repos.delete_ml_repo(session, caller, id)
     await session.commit()
+    await reaper.drain_quietly(session, storages)
     return empty_response()

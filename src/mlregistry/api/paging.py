@@ -64,6 +64,16 @@ def split_repeated(values: list[str] | None) -> list[str]:
     return result
 
 
+def token_page_response(items: list[Any], next_token: str | None, limit: int | None) -> JSONResponse:
+    """The page-token form (file listings): `pagination.nextPageToken` while more pages follow."""
+    pagination: dict[str, Any] = {}
+    if limit is not None:
+        pagination["limit"] = limit
+    if next_token is not None:
+        pagination["nextPageToken"] = next_token
+    return JSONResponse({"data": items, "pagination": pagination})
+
+
 # --- the entity API (`/apis/`): page numbers, sort and filter -------------------------------------
 
 FILTER_BRACKET_KEY = re.compile(r"^filter\[([^\[\]]+)\]$")

@@ -1,5 +1,6 @@
 """SQLAlchemy declarative tables. Importing this package registers every table on ``Base.metadata``."""
 
+from mlregistry.orm.artifacts import DataDirectory, StorageDeletion, VersionFile
 from mlregistry.orm.base import Base
 from mlregistry.orm.identity import AuditEvent, Team, TeamMember, VirtualAccount, VirtualAccountToken
 from mlregistry.orm.tables import (
@@ -16,14 +17,17 @@ from mlregistry.orm.workspaces import Workspace, WorkspaceMember, WorkspaceModel
 __all__ = [
     "AuditEvent",
     "Base",
+    "DataDirectory",
     "Entity",
     "EntityVersion",
     "MlRepo",
     "MlRepoCollaborator",
+    "StorageDeletion",
     "Team",
     "TeamMember",
     "Token",
     "User",
+    "VersionFile",
     "VersionTag",
     "VirtualAccount",
     "VirtualAccountToken",

@@ -304,7 +304,10 @@ async def find_version(session: AsyncSession, entity_id: str, version: int) -> E
 
 
 async def find_version_by_storage_root(session: AsyncSession, storage_root: str) -> EntityVersion | None:
-    return await session.scalar(select(EntityVersion).where(EntityVersion.storage_root == storage_root))
+    """Locked until commit (Postgres): a concurrent reap or stage failure waits for the finalize to decide."""
+    return await session.scalar(
+        select(EntityVersion).where(EntityVersion.storage_root == storage_root).limit(1).with_for_update()
+    )
 
 
 async def add_version(session: AsyncSession, version: EntityVersion) -> None:

@@ -13,7 +13,7 @@ from mlregistry.orm.base import utcnow
 from mlregistry.repositories import access as access_repo
 from mlregistry.repositories import ml_repos as repo_queries
 from mlregistry.schemas.manifests import MlRepoManifest, manifest_to_wire
-from mlregistry.services import audit
+from mlregistry.services import audit, reaper
 from mlregistry.services.access import Role, authorize, authorize_repo_creation, repo_scope, role_of
 from mlregistry.services.errors import Conflict, Invalid
 from mlregistry.services.presenters import ml_repo_to_wire
@@ -116,5 +116,6 @@ async def list_ml_repos(
 
 async def delete_ml_repo(session: AsyncSession, caller: Caller, ml_repo_id: str) -> None:
     repo = await readable_repo(session, caller, ml_repo_id, Role.ADMIN)
+    await reaper.enqueue_repo(session, repo.storage_integration_fqn, repo.id)
     await repo_queries.delete_by_id(session, repo.id)
     audit.note(session, caller, "delete", "ml-repo", repo.id, name=repo.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from mlregistry.orm import MlRepo, Workspace, WorkspaceMember, WorkspaceModel
+from mlregistry.orm import DataDirectory, MlRepo, Workspace, WorkspaceMember, WorkspaceModel
 from mlregistry.repositories.versions import EntityRow, VersionRow
 from mlregistry.services.families import Family
 from mlregistry.services.fqn import entity_fqn, version_fqn
@@ -70,6 +70,26 @@ def entity_to_wire(row: EntityRow, family: Family, tenant: str) -> dict[str, Any
             VersionRow(version=row.latest, entity_name=entity.name, access=row.access), family, tenant
         )
     return wire
+
+
+def data_directory_to_wire(directory: DataDirectory, ml_repo_name: str, tenant: str) -> dict[str, Any]:
+    fqn = entity_fqn("data-dir", tenant, ml_repo_name, directory.name)
+    return {
+        "id": directory.id,
+        "ml_repo_id": str(directory.ml_repo_id),
+        "name": directory.name,
+        "fqn": fqn,
+        "manifest": directory.manifest,
+        "created_by_subject": directory.created_by_subject,
+        "created_at": iso(directory.created_at),
+        "updated_at": iso(directory.updated_at),
+        "usage_code_snippet": (
+            "from truefoundry.ml import get_client\n\n"
+            "client = get_client()\n"
+            f'data_directory = client.get_data_directory_by_fqn(fqn="{fqn}")\n'
+            'data_directory.download(download_path="your/download/location")'
+        ),
+    }
 
 
 # --- the NeMo-style entity API ---------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -19,6 +20,7 @@ from mlregistry.orm import EntityVersion
 from mlregistry.orm.base import utcnow
 from mlregistry.repositories import versions as queries
 from mlregistry.repositories.versions import (
+    STATE_FAILED,
     STATE_FINALIZED,
     STATE_STAGED,
     EntityFilters,
@@ -26,14 +28,15 @@ from mlregistry.repositories.versions import (
     VersionRow,
 )
 from mlregistry.schemas.manifests import manifest_to_wire
-from mlregistry.services import audit
+from mlregistry.services import audit, files, reaper
 from mlregistry.services.access import Role, authorize, repo_scope
 from mlregistry.services.errors import Conflict, Invalid, NotFound
-from mlregistry.services.families import Family
+from mlregistry.services.families import FAMILY_BY_MANIFEST_TYPE, Family
 from mlregistry.services.fqn import parse_fqn
 from mlregistry.services.ml_repos import parse_repo_id, repo_by_name
 from mlregistry.services.presenters import entity_to_wire, version_to_wire
 from mlregistry.settings import Settings
+from mlregistry.storage import StorageRegistry
 
 
 @dataclass
@@ -76,7 +79,12 @@ def _alias_conflict(family: Family, name: str, alias: str | None, exc: Integrity
 
 
 async def apply_version(
-    session: AsyncSession, settings: Settings, caller: Caller, family: Family, manifest: BaseModel
+    session: AsyncSession,
+    settings: Settings,
+    storages: StorageRegistry,
+    caller: Caller,
+    family: Family,
+    manifest: BaseModel,
 ) -> dict[str, Any]:
     """Create the next version of an entity (creating the entity if needed), or update a named one."""
     name: str = manifest.name  # type: ignore[attr-defined]
@@ -89,23 +97,13 @@ async def apply_version(
     if number is not None:
         return await _update_version(session, settings, caller, family, repo.id, name, number, wire, alias)
 
-    staged = await _staged_version_for(session, family, repo.id, wire) if family.stageable else None
+    staged = await _staged_version_for(session, storages, family, repo.id, wire) if family.stageable else None
     if staged is not None and staged.state == STATE_FINALIZED:
         # A replay of an apply that already committed this staged version: answer the same version.
         return await _present_version(session, settings, caller, family, staged.id)
-    entity_id = (
-        staged.entity_id
-        if staged is not None
-        else await queries.upsert_entity(
-            session,
-            entity_id=str(uuid.uuid4()),
-            ml_repo_id=repo.id,
-            family=family.name,
-            name=name,
-            created_by_subject=caller.as_subject(),
-            now=now,
-        )
-    )
+    if staged is not None:
+        await files.record_files_at_finalize(session, storages, repo, staged)
+    entity_id = staged.entity_id if staged is not None else await _ensure_entity(session, caller, family, repo.id, name)
     version_id = staged.id if staged is not None else str(uuid.uuid4())
     number = await queries.allocate_next_version(session, entity_id, version_id, now)
     wire["version"] = number
@@ -124,23 +122,17 @@ async def apply_version(
         else:
             await queries.add_version(
                 session,
-                EntityVersion(
-                    id=version_id,
-                    entity_id=entity_id,
-                    ml_repo_id=repo.id,
-                    family=family.name,
-                    version=number,
+                _new_version(
+                    version_id,
+                    entity_id,
+                    repo.id,
+                    family,
+                    caller,
+                    wire,
+                    created_at,
+                    number=number,
                     state=STATE_FINALIZED,
-                    manifest=wire,
-                    version_alias=alias,
-                    run_id=wire.get("run_id"),
-                    step=int(wire.get("step") or 0),
                     storage_root=_source_uri(wire),
-                    tags=[],
-                    metrics=[],
-                    created_by_subject=caller.as_subject(),
-                    created_at=created_at,
-                    updated_at=created_at,
                 ),
             )
     except IntegrityError as exc:
@@ -151,6 +143,90 @@ async def apply_version(
     return await _present_version(session, settings, caller, family, version_id)
 
 
+async def _ensure_entity(session: AsyncSession, caller: Caller, family: Family, ml_repo_id: int, name: str) -> str:
+    return await queries.upsert_entity(
+        session,
+        entity_id=str(uuid.uuid4()),
+        ml_repo_id=ml_repo_id,
+        family=family.name,
+        name=name,
+        created_by_subject=caller.as_subject(),
+        now=utcnow(),
+    )
+
+
+def _new_version(
+    version_id: str,
+    entity_id: str,
+    ml_repo_id: int,
+    family: Family,
+    caller: Caller,
+    wire: dict[str, Any],
+    created_at: datetime,
+    *,
+    number: int | None,
+    state: str,
+    storage_root: str | None,
+) -> EntityVersion:
+    return EntityVersion(
+        id=version_id,
+        entity_id=entity_id,
+        ml_repo_id=ml_repo_id,
+        family=family.name,
+        version=number,
+        state=state,
+        manifest=wire,
+        version_alias=wire.get("version_alias") if state == STATE_FINALIZED else None,
+        run_id=wire.get("run_id"),
+        step=int(wire.get("step") or 0),
+        storage_root=storage_root,
+        tags=[],
+        metrics=[],
+        created_by_subject=caller.as_subject(),
+        created_at=created_at,
+        updated_at=created_at,
+    )
+
+
+async def stage_version(
+    session: AsyncSession, storages: StorageRegistry, caller: Caller, manifest: BaseModel
+) -> dict[str, Any]:
+    """Reserve a version (STAGED, no number yet) and the storage root its files are uploaded to.
+
+    The apply that names that root as `source.uri` finalizes it; until then no list or get shows it."""
+    family = FAMILY_BY_MANIFEST_TYPE.get(getattr(manifest, "type", ""))
+    if family is None or not family.stageable:
+        raise Invalid.field(["manifest", "type"], f"'{getattr(manifest, 'type', '')}' versions cannot be staged here")
+    if getattr(manifest, "version", None) is not None:
+        raise Invalid.field(["manifest", "version"], "a staged version is numbered when it is finalized; omit it")
+    source = getattr(manifest, "source", None)
+    if getattr(source, "type", None) != "truefoundry":
+        raise Invalid.field(["manifest", "source", "type"], "staging needs a `truefoundry` source")
+    repo = await repo_by_name(session, caller, manifest.ml_repo, Role.EDITOR)  # type: ignore[attr-defined]
+    now = utcnow()
+    entity_id = await _ensure_entity(session, caller, family, repo.id, manifest.name)  # type: ignore[attr-defined]
+    version_id = str(uuid.uuid4())
+    storage_root = storages.for_repo(repo.storage_integration_fqn).uri_for(files.version_prefix(repo.id, version_id))
+    wire = manifest_to_wire(manifest)
+    await queries.add_version(
+        session,
+        _new_version(
+            version_id,
+            entity_id,
+            repo.id,
+            family,
+            caller,
+            wire,
+            now,
+            number=None,
+            state=STATE_STAGED,
+            storage_root=storage_root,
+        ),
+    )
+    audit.note(session, caller, "stage", family.manifest_type, version_id, ml_repo=repo.name, name=wire.get("name"))
+    return {"id": version_id, "storage_root": storage_root, "artifact_id": entity_id}
+
+
 def _source_uri(wire: dict[str, Any]) -> str | None:
     source = wire.get("source") or {}
     uri = source.get("uri")
@@ -158,7 +234,7 @@ def _source_uri(wire: dict[str, Any]) -> str | None:
 
 
 async def _staged_version_for(
-    session: AsyncSession, family: Family, ml_repo_id: int, wire: dict[str, Any]
+    session: AsyncSession, storages: StorageRegistry, family: Family, ml_repo_id: int, wire: dict[str, Any]
 ) -> EntityVersion | None:
     """The staged version whose storage root this apply names as a TrueFoundry-managed source."""
     source = wire.get("source") or {}
@@ -166,8 +242,16 @@ async def _staged_version_for(
     if source.get("type") != "truefoundry" or not isinstance(uri, str):
         return None
     version = await queries.find_version_by_storage_root(session, uri)
+    if version is not None and version.state == STATE_FAILED:
+        raise Invalid.field(["manifest", "source", "uri"], "names a stage that was marked as failed; stage again")
     if version is None or version.state not in (STATE_STAGED, STATE_FINALIZED):
+        if storages.owns(uri):
+            raise Invalid.field(["manifest", "source", "uri"], "names no staged version (expired or never staged)")
         return None
+    if version.state == STATE_STAGED and version.manifest.get("name") != wire.get("name"):
+        raise Invalid.field(
+            ["manifest", "name"], f"the staged version at this root is of '{version.manifest.get('name')}'"
+        )
     if version.family != family.name or version.ml_repo_id != ml_repo_id:
         raise Invalid.field(["manifest", "source", "uri"], "belongs to a staged version of another entity or ML repo")
     return version
@@ -229,6 +313,9 @@ async def get_version(
 
 async def delete_version(session: AsyncSession, caller: Caller, family: Family, version_id: str) -> None:
     row = await _authorized_version(session, caller, family, version_id, Role.ADMIN)
+    repo = row.access.resource
+    if family.stageable:
+        await reaper.enqueue_version(session, repo.storage_integration_fqn, repo.id, version_id)
     await queries.delete_version(session, version_id)
     await queries.forget_finalized_version(session, row.version.entity_id)
     audit.note(session, caller, "delete", family.manifest_type, version_id, version=row.version.version)
@@ -324,6 +411,9 @@ async def get_entity(
 
 async def delete_entity(session: AsyncSession, caller: Caller, family: Family, entity_id: str) -> None:
     row = await _authorized_entity(session, caller, family, entity_id, Role.ADMIN)
+    repo = row.access.resource
+    if family.stageable:
+        await reaper.enqueue_entity(session, repo.storage_integration_fqn, repo.id, entity_id)
     await queries.delete_entity(session, entity_id)
     audit.note(session, caller, "delete", family.entity_type, entity_id, name=row.entity.name)
 

@@ -1,0 +1,156 @@
+"""Wire types of artifacts, staging, signed URLs, file listings and data directories."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlregistry.schemas.common import LenientInt, Subject, TokenPagination
+from mlregistry.schemas.manifests import (
+    AgentSkillManifest,
+    ArtifactManifest,
+    DataDirectorySource,
+    Description,
+    EntityName,
+    MlRepoName,
+    ModelManifest,
+    WireModel,
+)
+
+StageableManifest = Annotated[ArtifactManifest | ModelManifest | AgentSkillManifest, Field(discriminator="type")]
+
+
+class StageRequest(BaseModel):
+    manifest: StageableManifest
+
+
+class StageResponse(BaseModel):
+    id: str = Field(description="The staged version's id (a UUID)")
+    storage_root: str = Field(description="Where its files go; the finalizing apply names it as `source.uri`")
+    artifact_id: str = Field(description="The parent artifact (or model) id")
+
+
+class SignedUrlsRequest(BaseModel):
+    id: str
+    paths: list[str]
+    operation: Literal["READ", "WRITE"]
+
+
+class SignedUrl(BaseModel):
+    path: str
+    signed_url: str
+
+
+class SignedUrlsResponse(BaseModel):
+    data: list[SignedUrl]
+
+
+class MultipartRequest(BaseModel):
+    id: str
+    path: str
+    num_parts: LenientInt
+
+
+class MultiPartUpload(BaseModel):
+    storage_provider: Literal["S3_COMPATIBLE", "AZURE_BLOB"]
+    part_signed_urls: list[SignedUrl]
+    finalize_signed_url: SignedUrl
+    s3_compatible_upload_id: str | None = None
+
+
+class ListFilesRequest(BaseModel):
+    id: str
+    path: str | None = Field(None, description="Directory to list; null or empty is the root")
+    limit: LenientInt | None = None
+    pageToken: str | None = None
+
+
+class FileInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    path: str
+    is_dir: bool
+    file_size: int | None = None
+    sha256: str | None = Field(None, description="Recorded by the server when the version was finalized")
+    last_modified: str | None = None
+
+
+class ListFilesResponse(BaseModel):
+    data: list[FileInfo]
+    pagination: TokenPagination
+
+
+class IdRequest(BaseModel):
+    id: str
+
+
+class ApplyArtifactVersionTagsRequest(BaseModel):
+    artifact_version_id: str
+    tags: list[str]
+    force: bool = False
+
+
+class ArtifactVersion(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    fqn: str
+    artifact_id: str
+    ml_repo_id: str
+    manifest: ArtifactManifest
+    created_by_subject: Subject
+    created_at: str | None = None
+    updated_at: str | None = None
+    version_alias: str | None = None
+    usage_code_snippet: str | None = None
+    tags: list[str] | None = None
+
+
+class Artifact(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    ml_repo_id: str
+    type: str = "artifact"
+    name: str
+    fqn: str
+    created_by_subject: Subject
+    created_at: str | None = None
+    updated_at: str | None = None
+    latest_version: ArtifactVersion | None = None
+
+
+# --- data directories -----------------------------------------------------------------------
+
+
+class DataDirectoryManifest(WireModel):
+    type: Literal["data-dir"] = "data-dir"
+    name: EntityName
+    ml_repo: MlRepoName
+    description: Description | None = None
+    metadata: dict[str, Any]
+    source: DataDirectorySource
+
+
+class ApplyDataDirectoryRequest(BaseModel):
+    manifest: DataDirectoryManifest
+
+
+class DeleteFilesRequest(BaseModel):
+    id: str
+    paths: list[str]
+
+
+class DataDirectory(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    ml_repo_id: str
+    name: str
+    fqn: str
+    created_by_subject: Subject
+    created_at: str
+    updated_at: str
+    manifest: DataDirectoryManifest
+    usage_code_snippet: str | None = None
