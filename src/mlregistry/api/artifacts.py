@@ -10,14 +10,12 @@ from fastapi.responses import JSONResponse
 
 from mlregistry.api.deps import AppSettings, AppStorages, BaseUrl, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
-from mlregistry.api.family_routes import FamilyRoutes, add_family_routes
-from mlregistry.api.models import parse_steps
+from mlregistry.api.family_routes import FamilyRoutes, RunVersionFiltersParams, add_family_routes
 from mlregistry.api.paging import (
     PageParams,
     data_response,
     empty_response,
     list_response,
-    split_repeated,
     token_page_response,
 )
 from mlregistry.schemas.artifacts import (
@@ -34,11 +32,11 @@ from mlregistry.schemas.artifacts import (
     StageRequest,
     StageResponse,
 )
-from mlregistry.schemas.common import DataEnvelope, EmptyResponse, LenientInt, ListEnvelope
+from mlregistry.schemas.common import DataEnvelope, EmptyResponse, ListEnvelope
 from mlregistry.schemas.resources import ApplyArtifactVersionRequest
 from mlregistry.services import files, reaper, versions
 from mlregistry.services.families import ARTIFACT
-from mlregistry.services.versions import EntityQuery, VersionQuery
+from mlregistry.services.versions import EntityQuery
 
 router = APIRouter(responses=ERROR_RESPONSES)
 ARTIFACTS: list[str | Enum] = ["Artifacts"]
@@ -90,28 +88,11 @@ async def list_artifact_versions(
     settings: AppSettings,
     caller: CurrentCaller,
     page: PageParams,
-    tag: Annotated[str | None, Query()] = None,
-    fqn: Annotated[str | None, Query(description="Exact FQN `artifact:{tenant}/{ml_repo}/{name}:{version}`")] = None,
+    filters: RunVersionFiltersParams,
     artifact_id: Annotated[str | None, Query()] = None,
-    ml_repo_id: Annotated[str | None, Query()] = None,
-    name: Annotated[str | None, Query(description="Exact artifact name")] = None,
-    version: Annotated[LenientInt | None, Query()] = None,
-    run_ids: Annotated[list[str] | None, Query(description="Repeated key or comma-separated")] = None,
-    run_steps: Annotated[list[str] | None, Query(description="Repeated key or comma-separated")] = None,
-    include_internal_metadata: Annotated[bool, Query(description="Metadata is always returned unchanged")] = False,
 ) -> JSONResponse:
-    query = VersionQuery(
-        fqn=fqn,
-        entity_id=artifact_id,
-        ml_repo_id=ml_repo_id,
-        name=name,
-        version=version,
-        tag=tag,
-        run_ids=split_repeated(run_ids) if run_ids is not None else None,
-        run_steps=parse_steps(run_steps) if run_steps is not None else None,
-    )
     items, total = await versions.list_versions(
-        session, settings, caller, ARTIFACT, query, offset=page.offset, limit=page.limit
+        session, settings, caller, ARTIFACT, filters.query(artifact_id), offset=page.offset, limit=page.limit
     )
     return list_response(items, total, page)
 

@@ -7,17 +7,82 @@ FastAPI reads each handler's request-body type from the family's spec when the h
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from mlregistry.api.deps import AppSettings, AppStorages, CurrentCaller, DbSession
-from mlregistry.api.paging import data_response, empty_response
-from mlregistry.schemas.common import DataEnvelope, EmptyResponse
+from mlregistry.api.paging import data_response, empty_response, split_repeated
+from mlregistry.schemas.common import DataEnvelope, EmptyResponse, LenientInt
 from mlregistry.services import reaper, versions
 from mlregistry.services.families import Family
+from mlregistry.services.versions import VersionQuery
+
+
+def parse_steps(values: list[str] | None) -> list[int]:
+    """Steps arrive as `1`, `1.0` or `2.5`; only integral values can match a stored step."""
+    steps: list[int] = []
+    for value in split_repeated(values):
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if number.is_integer():
+            steps.append(int(number))
+    return steps
+
+
+@dataclass(frozen=True)
+class RunVersionFilters:
+    """The list filters of model and artifact versions, less the parent id (whose name differs)."""
+
+    tag: str | None
+    fqn: str | None
+    ml_repo_id: str | None
+    name: str | None
+    version: int | None
+    run_ids: list[str] | None
+    run_steps: list[int] | None
+
+    def query(self, entity_id: str | None) -> VersionQuery:
+        return VersionQuery(
+            fqn=self.fqn,
+            entity_id=entity_id,
+            ml_repo_id=self.ml_repo_id,
+            name=self.name,
+            version=self.version,
+            tag=self.tag,
+            run_ids=self.run_ids,
+            run_steps=self.run_steps,
+        )
+
+
+def run_version_filters(
+    tag: Annotated[str | None, Query(description="Versions carrying this tag")] = None,
+    fqn: Annotated[
+        str | None, Query(description="Exact version FQN `{type}:{tenant}/{ml_repo}/{name}:{version}`")
+    ] = None,
+    ml_repo_id: Annotated[str | None, Query()] = None,
+    name: Annotated[str | None, Query(description="Exact name of the model or artifact")] = None,
+    version: Annotated[LenientInt | None, Query()] = None,
+    run_ids: Annotated[list[str] | None, Query(description="Repeated key or comma-separated")] = None,
+    run_steps: Annotated[list[str] | None, Query(description="Repeated key or comma-separated")] = None,
+    include_internal_metadata: Annotated[bool, Query(description="Metadata is always returned unchanged")] = False,
+) -> RunVersionFilters:
+    return RunVersionFilters(
+        tag=tag,
+        fqn=fqn,
+        ml_repo_id=ml_repo_id,
+        name=name,
+        version=version,
+        run_ids=split_repeated(run_ids) if run_ids is not None else None,
+        run_steps=parse_steps(run_steps) if run_steps is not None else None,
+    )
+
+
+RunVersionFiltersParams = Annotated[RunVersionFilters, Depends(run_version_filters)]
 
 
 @dataclass(frozen=True)

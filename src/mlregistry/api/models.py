@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse
 
 from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
-from mlregistry.api.family_routes import FamilyRoutes, add_family_routes
-from mlregistry.api.paging import PageParams, list_response, split_repeated
-from mlregistry.schemas.common import LenientInt, ListEnvelope
+from mlregistry.api.family_routes import FamilyRoutes, RunVersionFiltersParams, add_family_routes
+from mlregistry.api.paging import PageParams, list_response
+from mlregistry.schemas.common import ListEnvelope
 from mlregistry.schemas.resources import (
     ApplyModelVersionRequest,
     ApplyModelVersionTagsRequest,
@@ -20,7 +20,7 @@ from mlregistry.schemas.resources import (
 )
 from mlregistry.services import versions
 from mlregistry.services.families import MODEL
-from mlregistry.services.versions import EntityQuery, VersionQuery
+from mlregistry.services.versions import EntityQuery
 
 router = APIRouter(responses=ERROR_RESPONSES)
 add_family_routes(
@@ -38,19 +38,6 @@ add_family_routes(
         tags_version_id_field="model_version_id",
     ),
 )
-
-
-def parse_steps(values: list[str] | None) -> list[int]:
-    """Steps arrive as `1`, `1.0` or `2.5`; only integral values can match a stored step."""
-    steps: list[int] = []
-    for value in split_repeated(values):
-        try:
-            number = float(value)
-        except ValueError:
-            continue
-        if number.is_integer():
-            steps.append(int(number))
-    return steps
 
 
 @router.get("/models", tags=["Models"], response_model=ListEnvelope[Model], summary="List models")
@@ -80,29 +67,10 @@ async def list_model_versions(
     settings: AppSettings,
     caller: CurrentCaller,
     page: PageParams,
-    tag: Annotated[str | None, Query()] = None,
-    fqn: Annotated[
-        str | None, Query(description="Exact version FQN `model:{tenant}/{ml_repo}/{name}:{version}`")
-    ] = None,
+    filters: RunVersionFiltersParams,
     model_id: Annotated[str | None, Query()] = None,
-    ml_repo_id: Annotated[str | None, Query()] = None,
-    name: Annotated[str | None, Query(description="Exact model name")] = None,
-    version: Annotated[LenientInt | None, Query()] = None,
-    run_ids: Annotated[list[str] | None, Query(description="Repeated key or comma-separated")] = None,
-    run_steps: Annotated[list[str] | None, Query(description="Repeated key or comma-separated")] = None,
-    include_internal_metadata: Annotated[bool, Query(description="Metadata is always returned unchanged")] = False,
 ) -> JSONResponse:
-    query = VersionQuery(
-        fqn=fqn,
-        entity_id=model_id,
-        ml_repo_id=ml_repo_id,
-        name=name,
-        version=version,
-        tag=tag,
-        run_ids=split_repeated(run_ids) if run_ids is not None else None,
-        run_steps=parse_steps(run_steps) if run_steps is not None else None,
-    )
     items, total = await versions.list_versions(
-        session, settings, caller, MODEL, query, offset=page.offset, limit=page.limit
+        session, settings, caller, MODEL, filters.query(model_id), offset=page.offset, limit=page.limit
     )
     return list_response(items, total, page)
