@@ -17,6 +17,7 @@ from mlregistry.schemas.manifests import (
     ModelManifest,
     WireModel,
 )
+from mlregistry.schemas.resources import EntityResource, VersionResource
 
 StageableManifest = Annotated[ArtifactManifest | ModelManifest | AgentSkillManifest, Field(discriminator="type")]
 
@@ -91,33 +92,13 @@ class ApplyArtifactVersionTagsRequest(BaseModel):
     force: bool = False
 
 
-class ArtifactVersion(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    id: str
-    fqn: str
+class ArtifactVersion(VersionResource):
     artifact_id: str
-    ml_repo_id: str
     manifest: ArtifactManifest
-    created_by_subject: Subject
-    created_at: str | None = None
-    updated_at: str | None = None
-    version_alias: str | None = None
-    usage_code_snippet: str | None = None
-    tags: list[str] | None = None
 
 
-class Artifact(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    id: str
-    ml_repo_id: str
+class Artifact(EntityResource):
     type: str = "artifact"
-    name: str
-    fqn: str
-    created_by_subject: Subject
-    created_at: str | None = None
-    updated_at: str | None = None
     latest_version: ArtifactVersion | None = None
 
 
