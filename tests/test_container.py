@@ -23,19 +23,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import boto3
 import httpx
 import pytest
 import yaml
 
 from mlregistry.settings import Settings
+from tests.data_path import artifact_manifest, finalize, put_files, signed_urls, stage
 from tests.factories import API
 from tests.live import ServeProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "docker-compose.yml"
-# Object storage settings arrive with the storage feature; until then Settings ignores them.
-STORAGE_SETTINGS = {"MLREGISTRY_STORAGE_URL", "MLREGISTRY_S3_ENDPOINT_URL"}
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
@@ -171,7 +171,7 @@ def test_compose_wires_the_object_store() -> None:
     assert services["mlregistry"]["depends_on"]["create-bucket"]["condition"] == "service_completed_successfully"
     assert services["mlregistry"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     known = {f"MLREGISTRY_{name.upper()}" for name in Settings.model_fields}
-    unknown = {name for name in registry if name.startswith("MLREGISTRY_")} - known - STORAGE_SETTINGS
+    unknown = {name for name in registry if name.startswith("MLREGISTRY_")} - known
     assert not unknown, f"not settings: {unknown}"
 
 
@@ -242,18 +242,49 @@ def compose_postgres() -> Iterator[tuple[int, dict[str, str]]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.fixture
+def compose_object_store() -> Iterator[tuple[str, Any]]:
+    """An S3 server standing in for the `minio` service, with the bucket the `create-bucket` job makes."""
+    from moto.server import ThreadedMotoServer
+
+    services = compose_services(COMPOSE_ENV)
+    registry = services["mlregistry"]["environment"]
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=registry["AWS_DEFAULT_REGION"],
+            aws_access_key_id=registry["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=registry["AWS_SECRET_ACCESS_KEY"],
+        )
+        client.create_bucket(Bucket=urlsplit(registry["MLREGISTRY_STORAGE_URL"]).hostname)
+        yield endpoint, client
+    finally:
+        server.stop()
+
+
 def test_compose_registry_runs_against_the_compose_postgres(
-    tmp_path: Path, compose_postgres: tuple[int, dict[str, str]]
+    tmp_path: Path, compose_postgres: tuple[int, dict[str, str]], compose_object_store: tuple[str, Any]
 ) -> None:
     postgres_port, _ = compose_postgres
+    store_endpoint, store = compose_object_store
     services = compose_services(COMPOSE_ENV)
     service_env = dict(services["mlregistry"]["environment"])
     database = urlsplit(service_env["MLREGISTRY_DATABASE_URL"])
     assert database.hostname == "postgres" and database.port == 5432
-    # Docker's network: the `postgres` service name resolves to the container we started here.
+    # Docker's network: the `postgres` and `minio` service names resolve to the servers started here, and
+    # the published MinIO port (the public endpoint) is the same server seen from the host.
     service_env["MLREGISTRY_DATABASE_URL"] = service_env["MLREGISTRY_DATABASE_URL"].replace(
         "@postgres:5432/", f"@127.0.0.1:{postgres_port}/"
     )
+    assert urlsplit(service_env["MLREGISTRY_S3_ENDPOINT_URL"]).hostname == "minio"
+    assert urlsplit(service_env["MLREGISTRY_S3_PUBLIC_ENDPOINT_URL"]).hostname == "localhost"
+    service_env["MLREGISTRY_S3_ENDPOINT_URL"] = store_endpoint
+    service_env["MLREGISTRY_S3_PUBLIC_ENDPOINT_URL"] = store_endpoint
     data_volume = services["mlregistry"]["volumes"][0].split(":")[1]
     env = {**image_env(), **service_env, "MLREGISTRY_DATA_DIR": str(tmp_path / data_volume.strip("/"))}
     env["MLREGISTRY_MIGRATIONS_DIR"] = str(ROOT / "migrations")  # the image copies them to /app/migrations
@@ -274,6 +305,18 @@ def test_compose_registry_runs_against_the_compose_postgres(
                 json={"manifest": {"type": "ml-repo", "name": "compose-repo", "storage_integration_fqn": "default"}},
             )
             assert created.status_code == 200, created.text
+            # The data path: stage, upload through a signed URL straight to the object store, finalize, download.
+            manifest = artifact_manifest("compose-repo", "compose-artifact")
+            staged = stage(client, manifest)
+            put_files(client, staged["id"], {"weights.bin": b"compose bytes"})
+            finalized = finalize(client, "artifact-versions", manifest, staged["storage_root"])
+            assert finalized.status_code == 200, finalized.text
+            (read_url,) = signed_urls(client, staged["id"], ["weights.bin"], "READ")
+            assert urlsplit(read_url).netloc == urlsplit(store_endpoint).netloc
+            assert httpx.get(read_url).content == b"compose bytes"
+        bucket = urlsplit(service_env["MLREGISTRY_STORAGE_URL"]).hostname
+        keys = [item["Key"] for item in store.list_objects_v2(Bucket=bucket).get("Contents", [])]
+        assert any(key.startswith("artifacts/") and key.endswith("/weights.bin") for key in keys), keys
         with server.client("wrong-token") as client:
             assert client.get(f"{API}/models").status_code == 401
     log = server.log_text()

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         None,
         description="Endpoint of an S3-compatible store (MinIO, Ceph, ...). Credentials: the standard AWS variables.",
     )
+    s3_public_endpoint_url: str | None = Field(
+        None,
+        description="Endpoint that clients reach the store at, for signed URLs, when it differs from the server's "
+        "(e.g. `http://minio:9000` inside a compose network, `https://s3.example.com` outside). Unset: the same.",
+    )
     signed_url_ttl_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600, description="Lifetime of a signed URL.")
     stage_ttl_seconds: int = Field(
         24 * 3600, ge=1, description="A staged version not finalized within this time is reaped with its files."

@@ -37,7 +37,9 @@ def _build(name: str, url: str | None, settings: Settings, signer: UrlSigner) ->
         return LocalStorage(name, settings.data_dir / "artifacts", signer, ttl)
     parsed = urlparse(url)
     if parsed.scheme == "s3" and parsed.netloc:
-        return S3Storage(name, parsed.netloc, parsed.path, settings.s3_endpoint_url, ttl)
+        return S3Storage(
+            name, parsed.netloc, parsed.path, settings.s3_endpoint_url, ttl, settings.s3_public_endpoint_url
+        )
     if parsed.scheme == "file" and parsed.path.startswith("/"):
         return LocalStorage(name, Path(parsed.path), signer, ttl)
     raise ValueError(f"storage '{name}': unsupported URL {url!r} (use s3://bucket/prefix or file:///path)")

@@ -28,14 +28,28 @@ LAST_CHARACTER = "\U0010ffff"  # sorts after every key below a directory prefix
 
 
 class S3Storage:
-    def __init__(self, name: str, bucket: str, prefix: str, endpoint_url: str | None, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        bucket: str,
+        prefix: str,
+        endpoint_url: str | None,
+        ttl_seconds: int,
+        public_endpoint_url: str | None = None,
+    ) -> None:
         self.name = name
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.root_uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.ttl_seconds = ttl_seconds
+        self.client: Any = self._client(endpoint_url)
+        # A signature covers the host: URLs for clients are signed for the endpoint they reach the store at.
+        self.presigner: Any = self._client(public_endpoint_url) if public_endpoint_url else self.client
+
+    @staticmethod
+    def _client(endpoint_url: str | None) -> Any:
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        self.client: Any = boto3.client(
+        return boto3.client(
             "s3",
             endpoint_url=endpoint_url,
             region_name=region,
@@ -66,7 +80,7 @@ class S3Storage:
             raise StorageError(f"S3 {method} failed: {exc}") from exc
 
     def _presign(self, method: str, params: dict[str, Any], http_method: str | None = None) -> str:
-        url: str = self.client.generate_presigned_url(
+        url: str = self.presigner.generate_presigned_url(
             method, Params={"Bucket": self.bucket, **params}, ExpiresIn=self.ttl_seconds, HttpMethod=http_method
         )
         return url
