@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,20 +68,31 @@ async def delete_user(session: AsyncSession, user_id: str) -> None:
     await session.execute(delete(User).where(User.id == user_id))
 
 
-async def token_with_user_by_jti(session: AsyncSession, jti: str) -> tuple[Token, User] | None:
-    row = (
-        await session.execute(select(Token, User).join(User, Token.user_id == User.id).where(Token.jti == jti))
-    ).first()
-    return (row[0], row[1]) if row else None
+TokenOwner = tuple[Token, User, list[str]]
 
 
-async def token_with_user_by_secret_hash(session: AsyncSession, secret_hash: str) -> tuple[Token, User] | None:
-    row = (
+async def _token_owner(session: AsyncSession, condition: Any) -> TokenOwner | None:
+    """A token, its user and the user's team names, in one round trip (a row per team)."""
+    rows = (
         await session.execute(
-            select(Token, User).join(User, Token.user_id == User.id).where(Token.secret_hash == secret_hash)
+            select(Token, User, Team.name)
+            .join(User, Token.user_id == User.id)
+            .outerjoin(TeamMember, TeamMember.email == User.email)
+            .outerjoin(Team, Team.id == TeamMember.team_id)
+            .where(condition)
         )
-    ).first()
-    return (row[0], row[1]) if row else None
+    ).all()
+    if not rows:
+        return None
+    return rows[0][0], rows[0][1], sorted({row[2] for row in rows if row[2] is not None})
+
+
+async def token_owner_by_jti(session: AsyncSession, jti: str) -> TokenOwner | None:
+    return await _token_owner(session, Token.jti == jti)
+
+
+async def token_owner_by_secret_hash(session: AsyncSession, secret_hash: str) -> TokenOwner | None:
+    return await _token_owner(session, Token.secret_hash == secret_hash)
 
 
 async def team_names_for_email(session: AsyncSession, email: str) -> list[str]:

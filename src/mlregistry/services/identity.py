@@ -182,14 +182,13 @@ def _check_validity(revoked_at: datetime | None, expires_at: datetime | None, wh
         raise Unauthenticated(f"{what} has expired")
 
 
-async def _personal_caller(session: AsyncSession, found: tuple[Token, User] | None) -> Caller:
+def _personal_caller(found: repo.TokenOwner | None) -> Caller:
     if found is None:
         raise Unauthenticated("Unknown or revoked token")
-    record, user = found
+    record, user, teams = found
     _check_validity(record.revoked_at, record.expires_at, "Token")
     if not user.active:
         raise Unauthenticated("User is deactivated")
-    teams = await repo.team_names_for_email(session, user.email) if user.email else []
     return user_caller(user, teams=teams, token=record)
 
 
@@ -253,17 +252,17 @@ async def authenticate(
     if "." not in token:
         if len(token) > MAX_OPAQUE_TOKEN_LENGTH or not token.isprintable():
             raise Unauthenticated("Malformed token")
-        return await _personal_caller(session, await repo.token_with_user_by_secret_hash(session, hash_secret(token)))
+        return _personal_caller(await repo.token_owner_by_secret_hash(session, hash_secret(token)))
     inspect_header(token)
     if oidc is not None and unverified_issuer(token) == oidc.issuer:
         return await _external_caller(session, oidc, await oidc.verify(token))
     claims = decode_token(token, settings.signing_key, settings.token_issuer)
     if claims.get("subjectType") == SUBJECT_SERVICE_ACCOUNT:
         return await _virtual_account_token_caller(session, claims)
-    found = await repo.token_with_user_by_jti(session, str(claims["jti"]))
+    found = await repo.token_owner_by_jti(session, str(claims["jti"]))
     if found is not None and found[1].id != claims.get("sub"):
         found = None
-    return await _personal_caller(session, found)
+    return _personal_caller(found)
 
 
 async def provision_external_user(session: AsyncSession, issuer: str, claims: dict[str, Any]) -> User:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlregistry.auth.subject import Caller
-from mlregistry.orm import EntityVersion
+from mlregistry.orm import EntityVersion, MlRepo
 from mlregistry.orm.base import utcnow
 from mlregistry.repositories import versions as queries
 from mlregistry.repositories.versions import (
@@ -95,7 +95,7 @@ async def apply_version(
     now = utcnow()
     number: int | None = getattr(manifest, "version", None)
     if number is not None:
-        return await _update_version(session, settings, caller, family, repo.id, name, number, wire, alias)
+        return await _update_version(session, settings, caller, family, repo, name, number, wire, alias)
 
     staged = await _staged_version_for(session, storages, family, repo.id, wire) if family.stageable else None
     if staged is not None and staged.state == STATE_FINALIZED:
@@ -120,27 +120,25 @@ async def apply_version(
             staged.updated_at = created_at
             await session.flush()
         else:
-            await queries.add_version(
-                session,
-                _new_version(
-                    version_id,
-                    entity_id,
-                    repo.id,
-                    family,
-                    caller,
-                    wire,
-                    created_at,
-                    number=number,
-                    state=STATE_FINALIZED,
-                    storage_root=_source_uri(wire),
-                ),
+            staged = _new_version(
+                version_id,
+                entity_id,
+                repo.id,
+                family,
+                caller,
+                wire,
+                created_at,
+                number=number,
+                state=STATE_FINALIZED,
+                storage_root=_source_uri(wire),
             )
+            await queries.add_version(session, staged)
     except IntegrityError as exc:
         raise _alias_conflict(family, name, alias, exc) from exc
     audit.note(
         session, caller, "create", family.manifest_type, version_id, ml_repo=repo.name, name=name, version=number
     )
-    return await _present_version(session, settings, caller, family, version_id)
+    return _present_written(settings, caller, family, repo, name, staged)
 
 
 async def _ensure_entity(session: AsyncSession, caller: Caller, family: Family, ml_repo_id: int, name: str) -> str:
@@ -262,13 +260,13 @@ async def _update_version(
     settings: Settings,
     caller: Caller,
     family: Family,
-    ml_repo_id: int,
+    repo: MlRepo,
     name: str,
     number: int,
     wire: dict[str, Any],
     alias: str | None,
 ) -> dict[str, Any]:
-    entity = await queries.find_entity(session, ml_repo_id, family.name, name)
+    entity = await queries.find_entity(session, repo.id, family.name, name)
     version = await queries.find_version(session, entity.id, number) if entity is not None else None
     if entity is None or version is None or version.state != STATE_FINALIZED:
         raise NotFound(f"{family.label} '{name}' has no version {number}; omit `version` to create a new version")
@@ -282,7 +280,15 @@ async def _update_version(
     except IntegrityError as exc:
         raise _alias_conflict(family, name, alias, exc) from exc
     audit.note(session, caller, "update", family.manifest_type, version.id, name=name, version=number)
-    return await _present_version(session, settings, caller, family, version.id)
+    return _present_written(settings, caller, family, repo, name, version)
+
+
+def _present_written(
+    settings: Settings, caller: Caller, family: Family, repo: MlRepo, name: str, version: EntityVersion
+) -> dict[str, Any]:
+    """The wire form of a version this request has just written, from the objects in hand (no re-read)."""
+    row = VersionRow(version=version, entity_name=name, access=repo_scope(caller).access(repo, 0))
+    return version_to_wire(row, family, settings.tenant_name)
 
 
 async def _present_version(
