@@ -91,7 +91,18 @@ def create_database(settings: Settings) -> Database:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
+            # A database restart or failover must not surface as errors: each checkout checks its connection.
             pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args={
+                "server_settings": {
+                    # Plan each execution for its own parameters: prepared statements are cached per
+                    # connection, and a generic plan chosen while a table was small stays bad as it grows.
+                    "plan_cache_mode": "force_custom_plan",
+                    # JIT compilation costs more than it saves on these short indexed queries.
+                    "jit": "off",
+                }
+            },
         )
     # Bound parameters stay out of error messages (and so out of logs): they can carry secrets.
     engine = create_async_engine(url, hide_parameters=True, **kwargs)
