@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 
@@ -38,7 +37,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+# Plain JSON on both databases, not Postgres JSONB: JSON keeps a document byte for byte (key order
+# included), so what a client PUTs comes back exactly as sent; nothing queries inside these documents.
+JSONDocument = JSON()
 
 
 def utcnow() -> datetime:

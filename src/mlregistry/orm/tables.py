@@ -104,8 +104,9 @@ class EntityVersion(Base):
     __table_args__ = (
         UniqueConstraint("entity_id", "version"),
         UniqueConstraint("entity_id", "version_alias"),
-        Index("ix_entity_versions_repo_family_state_created", "ml_repo_id", "family", "state", "created_at"),
-        Index("ix_entity_versions_family_state_created", "family", "state", "created_at"),
+        # List order is (created_at, id) newest first: with the id in the index no page needs a sort.
+        Index("ix_entity_versions_repo_family_state_created", "ml_repo_id", "family", "state", "created_at", "id"),
+        Index("ix_entity_versions_family_state_created", "family", "state", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)

@@ -27,6 +27,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Without table statistics SQLite's planner guesses, and at 100k versions it picks the wide repo
+        # index over a selective one (e.g. run_id). A new pooled connection refreshes them, sampling at
+        # most 1000 rows per index so that this stays a few milliseconds at any size.
+        cursor.execute("PRAGMA analysis_limit=1000")
+        cursor.execute("ANALYZE")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

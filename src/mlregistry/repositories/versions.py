@@ -228,7 +228,14 @@ def _version_conditions(filters: VersionFilters, scope: AccessScope) -> list[Any
             entity_conditions.append(
                 Entity.ml_repo_id == select(MlRepo.id).where(MlRepo.name == filters.ml_repo_name).scalar_subquery()
             )
-        conditions.append(EntityVersion.entity_id.in_(select(Entity.id).where(*entity_conditions)))
+        named = select(Entity.id).where(*entity_conditions)
+        if filters.name is not None and (filters.ml_repo_id is not None or filters.ml_repo_name is not None):
+            # Repo and name name at most one entity: `=` lets the planner walk (entity_id, version) in order.
+            if filters.ml_repo_id is not None:
+                named = named.where(Entity.ml_repo_id == filters.ml_repo_id)
+            conditions.append(EntityVersion.entity_id == named.scalar_subquery())
+        else:
+            conditions.append(EntityVersion.entity_id.in_(named))
     if filters.version is not None:
         conditions.append(EntityVersion.version == filters.version)
     if filters.tag is not None:
@@ -254,9 +261,10 @@ async def list_versions(
     order = (
         [EntityVersion.version.desc()] if single_entity else [EntityVersion.created_at.desc(), EntityVersion.id.desc()]
     )
-    result = await session.execute(
-        _version_select(scope).where(*conditions).order_by(*order).offset(offset).limit(limit)
-    )
+    # Deferred join: the page is chosen on the version table alone, walking an index in list order (and
+    # skipping an offset over index entries, not over whole rows); only its rows are then joined and read.
+    page = select(EntityVersion.id).where(*conditions).order_by(*order).offset(offset).limit(limit).subquery()
+    result = await session.execute(_version_select(scope).join(page, page.c.id == EntityVersion.id).order_by(*order))
     rows = [_version_row(scope, row) for row in result.all()]
     return rows, await _count_versions(session, filters, scope, conditions)
 
