@@ -108,15 +108,21 @@ async def write_read(client: httpx.AsyncClient, versions: int, models: int, conc
     report(f"get version (c={concurrency})", versions * 2, elapsed, latencies)
 
     async def list_page(index: int) -> None:
-        params = {"ml_repo_id": repo_id, "name": f"model-{index % models}", "limit": 20}
+        params: dict[str, str | int] = {"ml_repo_id": repo_id, "name": f"model-{index % models}", "limit": 20}
         (await client.get(f"{API}/model-versions", params=params)).raise_for_status()
 
     elapsed, latencies = await run_concurrently(versions, concurrency, list_page)
     report(f"list 20 versions (c={concurrency})", versions, elapsed, latencies)
 
 
-async def list_latency(client: httpx.AsyncClient, sizes: list[int], concurrency: int) -> None:
-    """Grow one repo to each size (through the API) and time first/deep pages and filtered lists."""
+async def list_latency(
+    client: httpx.AsyncClient, sizes: list[int], concurrency: int, database_dsn: str | None = None
+) -> None:
+    """Grow one repo to each size (through the API) and time first/deep pages and filtered lists.
+
+    With a Postgres database the script owns, statistics are refreshed after each growth step (what
+    autovacuum does within a minute or two in steady state), so that the figures are not those of a
+    planner that still believes the table is small."""
     repo, repo_id = await create_repo(client)
     total = 0
     for size in sizes:
@@ -131,7 +137,9 @@ async def list_latency(client: httpx.AsyncClient, sizes: list[int], concurrency:
         elapsed, _ = await run_concurrently(size - total, concurrency, create)
         print(f"-- registry grown to {size} versions ({(size - total) / max(elapsed, 1e-9):.0f} writes/s)")
         total = size
-        queries = {
+        if database_dsn:
+            await _postgres(database_dsn, "ANALYZE")
+        queries: dict[str, dict[str, str | int]] = {
             "first page, whole repo": {"ml_repo_id": repo_id, "limit": 100},
             "deep page, whole repo": {"ml_repo_id": repo_id, "limit": 100, "offset": size // 2},
             "one model's versions": {"ml_repo_id": repo_id, "name": "model-7", "limit": 100},
@@ -152,7 +160,8 @@ async def list_latency(client: httpx.AsyncClient, sizes: list[int], concurrency:
 
 
 @contextmanager
-def started_server(backend: str, workers: int, postgres_url: str) -> Iterator[str]:
+def started_server(backend: str, workers: int, postgres_url: str) -> Iterator[tuple[str, str | None]]:
+    """`mlregistry serve` on a fresh database; yields its URL and, for Postgres, the database's DSN."""
     data_dir = Path(tempfile.mkdtemp(prefix="mlregistry-bench-"))
     env = {key: value for key, value in os.environ.items() if not key.startswith("MLREGISTRY_")}
     env.update(MLREGISTRY_DATA_DIR=str(data_dir), MLREGISTRY_BOOTSTRAP_TOKEN=BOOTSTRAP)
@@ -177,7 +186,7 @@ def started_server(backend: str, workers: int, postgres_url: str) -> Iterator[st
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        yield url
+        yield url, (f"{postgres_url.rsplit('/', 1)[0]}/{database}" if database else None)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -193,14 +202,15 @@ async def _postgres(url: str, statement: str) -> None:
         await connection.close()
 
 
-async def main_async(args: argparse.Namespace, url: str, token: str) -> None:
+async def main_async(args: argparse.Namespace, url: str, token: str, database_dsn: str | None = None) -> None:
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120, limits=limits) as client:
         if args.versions:
             await write_read(client, args.versions, args.models, args.concurrency)
         if args.list_sizes:
-            await list_latency(client, [int(size) for size in args.list_sizes.split(",")], args.concurrency)
+            sizes = [int(size) for size in args.list_sizes.split(",")]
+            await list_latency(client, sizes, args.concurrency, database_dsn)
 
 
 def main() -> None:
@@ -217,8 +227,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.start:
         print(f"server: mlregistry serve --workers {args.workers} on {args.start}")
-        with started_server(args.start, args.workers, args.postgres_url) as url:
-            asyncio.run(main_async(args, url, BOOTSTRAP))
+        with started_server(args.start, args.workers, args.postgres_url) as (url, database_dsn):
+            asyncio.run(main_async(args, url, BOOTSTRAP, database_dsn))
     elif args.url and args.token:
         asyncio.run(main_async(args, args.url, args.token))
     else:
