@@ -122,6 +122,14 @@ def test_json_body_above_the_limit_is_413(server: LiveServer, user: LiveUser) ->
         accepted = client.put(f"{API}/ml-repos", content=padded, headers={"Content-Type": "application/json"})
         assert accepted.status_code == 200, accepted.text
         assert accepted.json()["data"]["manifest"]["name"] == name
+        # The workspace entity API answers in its own (FastAPI-native) error shape.
+        entity = client.post(
+            "/apis/entities/v2/workspaces",
+            content=b'{"name": "' + b"x" * limit + b'"}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert entity.status_code == 413
+        assert entity.json() == {"detail": f"Request body is larger than {limit} bytes"}
 
 
 def test_non_json_bodies_are_not_held_to_the_json_limit(server: LiveServer, user: LiveUser) -> None:

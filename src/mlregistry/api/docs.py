@@ -22,6 +22,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": HttpError, "description": "Not found (or not visible to the caller)"},
     409: {"model": HttpError, "description": "Conflicts with the current state"},
     422: {"model": HttpError, "description": "Invalid request; `details` name the fields"},
+    413: {"model": HttpError, "description": "JSON body larger than MLREGISTRY_MAX_JSON_BODY_BYTES"},
+    504: {"model": HttpError, "description": "No response within MLREGISTRY_REQUEST_TIMEOUT"},
 }
 
 ENTITY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -30,6 +32,8 @@ ENTITY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": DetailError, "description": "Not found (or not visible to the caller)"},
     409: {"model": DetailError, "description": "Conflicts with the current state"},
     422: {"model": DetailError, "description": "Invalid request; `detail` lists `{loc, msg, type}` per field"},
+    413: {"model": DetailError, "description": "JSON body larger than MLREGISTRY_MAX_JSON_BODY_BYTES"},
+    504: {"model": DetailError, "description": "No response within MLREGISTRY_REQUEST_TIMEOUT"},
 }
 
 STATIC_PATH = "/static"

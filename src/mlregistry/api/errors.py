@@ -41,7 +41,7 @@ def _is_entity_api(request: Request) -> bool:
     return request.url.path.startswith(ENTITY_API_PREFIX)
 
 
-def _respond(
+def respond_error(
     request: Request,
     status_code: int,
     message: str,
@@ -68,25 +68,25 @@ def _describe(detail: dict[str, Any]) -> str:
 async def handle_service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
-    return _respond(request, exc.status_code, exc.message, exc.details, headers)
+    return respond_error(request, exc.status_code, exc.message, exc.details, headers)
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = _validation_details(exc)
     message = "; ".join(_describe(detail) for detail in details[:5]) or "Invalid request"
-    return _respond(request, 422, message, details)
+    return respond_error(request, 422, message, details)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else "Request failed"
-    return _respond(request, exc.status_code, message, headers=getattr(exc, "headers", None))
+    return respond_error(request, exc.status_code, message, headers=getattr(exc, "headers", None))
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _respond(request, 500, "Internal server error")
+    return respond_error(request, 500, "Internal server error")
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mlregistry.api.errors import error_response, handle_unexpected
+from mlregistry.api.errors import handle_unexpected, respond_error
 from mlregistry.logs import ACCESS_LOGGER, REQUEST_ID
 from mlregistry.metrics import UNMATCHED_ROUTE, RequestMetrics
 from mlregistry.settings import Settings
@@ -161,12 +161,12 @@ class RequestMiddleware:
         except BodyTooLarge as exc:
             if status:
                 raise
-            await error_response(exc.status_code, exc.detail)(scope, receive, send_with_id)
+            await respond_error(Request(scope), exc.status_code, exc.detail)(scope, receive, send_with_id)
         except Exception as exc:
             if status:
                 raise  # the response has started: the server closes the connection
             if isinstance(exc, TimeoutError) and deadline.expired():
-                response = error_response(504, f"Request timed out after {self.timeout:g} seconds")
+                response = respond_error(Request(scope), 504, f"Request timed out after {self.timeout:g} seconds")
             else:
                 response = await handle_unexpected(Request(scope), exc)
             await response(scope, receive, send_with_id)
