@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlregistry.orm import DataDirectory, MlRepo
 from mlregistry.repositories.access import Access, AccessScope
+from mlregistry.repositories.ml_repos import repo_id_named
 
 
 @dataclass
@@ -62,9 +63,7 @@ async def list_page(
     if filters.ml_repo_id is not None:
         conditions.append(DataDirectory.ml_repo_id == filters.ml_repo_id)
     if filters.ml_repo_name is not None:
-        conditions.append(
-            DataDirectory.ml_repo_id == select(MlRepo.id).where(MlRepo.name == filters.ml_repo_name).scalar_subquery()
-        )
+        conditions.append(DataDirectory.ml_repo_id == repo_id_named(filters.ml_repo_name))
     if filters.name is not None:
         conditions.append(DataDirectory.name == filters.name)
     scoped = scope.clause(DataDirectory.ml_repo_id)

@@ -9,6 +9,11 @@ from mlregistry.orm import MlRepo
 from mlregistry.repositories.access import Access, AccessScope
 
 
+def repo_id_named(name: str) -> Any:
+    """The id of the ML repo with this name, as a subquery for filters that name a repo."""
+    return select(MlRepo.id).where(MlRepo.name == name).scalar_subquery()
+
+
 async def _access(session: AsyncSession, scope: AccessScope, condition: Any) -> Access[MlRepo] | None:
     row = (await session.execute(select(MlRepo, scope.rank_column(MlRepo.id)).where(condition))).first()
     return scope.access(row[0], row[1]) if row else None

@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 
 from mlregistry.orm import Entity, EntityVersion, MlRepo, VersionTag
 from mlregistry.repositories.access import Access, AccessScope
+from mlregistry.repositories.ml_repos import repo_id_named
 
 STATE_STAGED = "STAGED"
 STATE_FINALIZED = "FINALIZED"
@@ -168,9 +169,7 @@ def _entity_conditions(filters: EntityFilters, scope: AccessScope) -> list[Any]:
     if filters.ml_repo_id is not None:
         conditions.append(Entity.ml_repo_id == filters.ml_repo_id)
     if filters.ml_repo_name is not None:
-        conditions.append(
-            Entity.ml_repo_id == select(MlRepo.id).where(MlRepo.name == filters.ml_repo_name).scalar_subquery()
-        )
+        conditions.append(Entity.ml_repo_id == repo_id_named(filters.ml_repo_name))
     if filters.name is not None:
         conditions.append(Entity.name == filters.name)
     if filters.run_id is not None:
@@ -225,9 +224,7 @@ def _version_conditions(filters: VersionFilters, scope: AccessScope) -> list[Any
         if filters.name is not None:
             entity_conditions.append(Entity.name == filters.name)
         if filters.ml_repo_name is not None:
-            entity_conditions.append(
-                Entity.ml_repo_id == select(MlRepo.id).where(MlRepo.name == filters.ml_repo_name).scalar_subquery()
-            )
+            entity_conditions.append(Entity.ml_repo_id == repo_id_named(filters.ml_repo_name))
         named = select(Entity.id).where(*entity_conditions)
         if filters.name is not None and (filters.ml_repo_id is not None or filters.ml_repo_name is not None):
             # Repo and name name at most one entity: `=` lets the planner walk (entity_id, version) in order.
@@ -286,9 +283,7 @@ async def _count_versions(
     if filters.name is not None:
         entity_conditions.append(Entity.name == filters.name)
     if filters.ml_repo_name is not None:
-        entity_conditions.append(
-            Entity.ml_repo_id == select(MlRepo.id).where(MlRepo.name == filters.ml_repo_name).scalar_subquery()
-        )
+        entity_conditions.append(Entity.ml_repo_id == repo_id_named(filters.ml_repo_name))
     scoped = scope.clause(Entity.ml_repo_id)
     if scoped is not None:
         entity_conditions.append(scoped)
