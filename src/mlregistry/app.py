@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from mlregistry import __version__, metrics
 from mlregistry.api import (
@@ -27,8 +27,10 @@ from mlregistry.api import (
     workspace_models,
     workspaces,
 )
+from mlregistry.api.edge import refuse_unstorable_input
 from mlregistry.api.errors import install_error_handlers
 from mlregistry.api.middleware import RequestMiddleware
+from mlregistry.api.openapi import install_openapi, operation_id
 from mlregistry.auth.oidc import OidcVerifier
 from mlregistry.logs import configure_logging
 from mlregistry.repositories.database import create_database
@@ -91,7 +93,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        generate_unique_id_function=operation_id,
+        dependencies=[Depends(refuse_unstorable_input)],
     )
+    install_openapi(app, settings)
     app.state.settings = settings
     app.state.database = database
     app.state.storages = storages

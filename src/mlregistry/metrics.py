@@ -58,12 +58,23 @@ LOCAL_STORE_BYTES = Counter(
     registry=REGISTRY,
 )
 
+DATABASE_UNAVAILABLE = Counter(
+    "mlregistry_database_unavailable_responses",
+    "Requests answered 503 because the database could not serve them, by reason: connection (lost or "
+    "refused) or pool_timeout (no free pooled connection within MLREGISTRY_DB_POOL_TIMEOUT).",
+    ("reason",),
+    registry=REGISTRY,
+)
+DATABASE_UNAVAILABLE_REASONS = ("connection", "pool_timeout")
+
 # Known label values start at 0, so a dashboard sees the series before the first event.
 for _store in ("local", "s3"):
     for _operation in ("read", "write"):
         SIGNED_URLS_ISSUED.labels(store=_store, operation=_operation)
 for _direction in ("upload", "download"):
     LOCAL_STORE_BYTES.labels(direction=_direction)
+for _reason in DATABASE_UNAVAILABLE_REASONS:
+    DATABASE_UNAVAILABLE.labels(reason=_reason)
 
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 

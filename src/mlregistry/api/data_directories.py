@@ -59,7 +59,7 @@ async def apply_data_directory(
 
 
 @router.post("/data-directories/files", response_model=ListFilesResponse, summary="List a data directory's files")
-async def list_files(
+async def list_data_directory_files(
     body: ListFilesRequest, session: DbSession, settings: AppSettings, storages: AppStorages, caller: CurrentCaller
 ) -> JSONResponse:
     items, next_token = await data_directories.list_files(
@@ -70,7 +70,7 @@ async def list_files(
 
 # Registered before `DELETE /data-directories/{id}` so that the literal path wins.
 @router.delete("/data-directories/files", response_model=EmptyResponse, summary="Delete files of a data directory")
-async def delete_files(
+async def delete_data_directory_files(
     body: DeleteFilesRequest, session: DbSession, storages: AppStorages, caller: CurrentCaller
 ) -> JSONResponse:
     await data_directories.delete_files(session, storages, caller, body.id, body.paths)
@@ -83,7 +83,7 @@ async def delete_files(
     response_model=DataEnvelope[MultiPartUpload],
     summary="Start a multipart upload into a data directory",
 )
-async def create_multipart_upload(
+async def create_data_directory_multipart_upload(
     body: MultipartRequest, session: DbSession, storages: AppStorages, caller: CurrentCaller, base_url: BaseUrl
 ) -> JSONResponse:
     upload = await data_directories.multipart_upload(
@@ -93,7 +93,7 @@ async def create_multipart_upload(
 
 
 @router.post("/data-directories/signed-urls", response_model=SignedUrlsResponse, summary="Signed URLs for files")
-async def get_signed_urls(
+async def get_data_directory_signed_urls(
     body: SignedUrlsRequest, session: DbSession, storages: AppStorages, caller: CurrentCaller, base_url: BaseUrl
 ) -> JSONResponse:
     urls = await data_directories.signed_urls(session, storages, caller, body.id, body.paths, body.operation, base_url)

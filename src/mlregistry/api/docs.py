@@ -17,22 +17,34 @@ from mlregistry.schemas.common import HttpError
 from mlregistry.schemas.workspace_models import DetailError
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": HttpError, "description": "The body could not be read (not UTF-8 or not JSON)"},
     401: {"model": HttpError, "description": "Missing, invalid, expired or revoked token"},
     403: {"model": HttpError, "description": "The caller's role does not allow this"},
     404: {"model": HttpError, "description": "Not found (or not visible to the caller)"},
     409: {"model": HttpError, "description": "Conflicts with the current state"},
     422: {"model": HttpError, "description": "Invalid request; `details` name the fields"},
     413: {"model": HttpError, "description": "JSON body larger than MLREGISTRY_MAX_JSON_BODY_BYTES"},
+    503: {
+        "model": HttpError,
+        "description": "The database is unavailable (connection lost, pool exhausted); "
+        "retry after `Retry-After` seconds",
+    },
     504: {"model": HttpError, "description": "No response within MLREGISTRY_REQUEST_TIMEOUT"},
 }
 
 ENTITY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": DetailError, "description": "The body could not be read (not UTF-8 or not JSON)"},
     401: {"model": DetailError, "description": "Missing, invalid, expired or revoked token"},
     403: {"model": DetailError, "description": "The caller's role (or the trust_remote_code rule) does not allow this"},
     404: {"model": DetailError, "description": "Not found (or not visible to the caller)"},
     409: {"model": DetailError, "description": "Conflicts with the current state"},
     422: {"model": DetailError, "description": "Invalid request; `detail` lists `{loc, msg, type}` per field"},
     413: {"model": DetailError, "description": "JSON body larger than MLREGISTRY_MAX_JSON_BODY_BYTES"},
+    503: {
+        "model": DetailError,
+        "description": "The database is unavailable (connection lost, pool exhausted); "
+        "retry after `Retry-After` seconds",
+    },
     504: {"model": DetailError, "description": "No response within MLREGISTRY_REQUEST_TIMEOUT"},
 }
 

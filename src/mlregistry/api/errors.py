@@ -10,16 +10,32 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from mlregistry import metrics
 from mlregistry.services.errors import ServiceError, Unauthenticated
 
 logger = logging.getLogger("mlregistry.errors")
 
 ENTITY_API_PREFIX = "/apis/"
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+# Seconds a client should wait before retrying a 503: the pool replaces a lost connection at once.
+DATABASE_RETRY_AFTER_SECONDS = 1
+# A database connection that is gone or cannot be had (the driver's errors as SQLAlchemy wraps them).
+_CONNECTION_ERRORS = (
+    ConnectionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # pg_terminate_backend, admin or crash shutdown
+    asyncpg.exceptions.TooManyConnectionsError,
+)
 
 
 def error_response(
@@ -78,13 +94,56 @@ async def handle_validation_error(request: Request, exc: Exception) -> JSONRespo
     return respond_error(request, 422, message, details)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (a path has one route per method)."""
+    allowed = []
+    for method in HTTP_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else "Request failed"
-    return respond_error(request, exc.status_code, message, headers=getattr(exc, "headers", None))
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return respond_error(request, exc.status_code, message, headers=headers or None)
+
+
+def database_unavailable_reason(exc: BaseException) -> str | None:
+    """`connection` or `pool_timeout` when the database could not serve the request; None for anything else."""
+    if isinstance(exc, PoolTimeoutError):
+        return "pool_timeout"
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return "connection"
+    if not isinstance(exc, DBAPIError | ConnectionError):
+        return None
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, _CONNECTION_ERRORS):
+            return "connection"
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    reason = database_unavailable_reason(exc)
+    if reason is not None:
+        # Not a bug but an outage or overload: the client (the SDK does) retries after a moment.
+        # The error's type only: its text would carry the whole SQL statement.
+        logger.warning(
+            "database unavailable (%s: %s) on %s %s", reason, type(exc).__name__, request.method, request.url.path
+        )
+        metrics.DATABASE_UNAVAILABLE.labels(reason=reason).inc()
+        return respond_error(
+            request,
+            503,
+            "The database is unavailable; retry shortly",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return respond_error(request, 500, "Internal server error")
 

@@ -15,20 +15,27 @@ from pydantic import BaseModel
 
 from mlregistry.api.deps import AppSettings, AppStorages, CurrentCaller, DbSession
 from mlregistry.api.paging import data_response, empty_response, split_repeated
-from mlregistry.schemas.common import DataEnvelope, EmptyResponse, LenientInt
+from mlregistry.schemas.common import DataEnvelope, EmptyResponse
+from mlregistry.schemas.limits import INT32_MAX, VersionNumber
 from mlregistry.services import reaper, versions
+from mlregistry.services.errors import Invalid
 from mlregistry.services.families import Family
 from mlregistry.services.versions import VersionQuery
 
 
 def parse_steps(values: list[str] | None) -> list[int]:
-    """Steps arrive as `1`, `1.0` or `2.5`; only integral values can match a stored step."""
+    """Steps arrive as `1`, `1.0` or `2.5`; only integral values can match a stored step.
+
+    A step beyond the column's range is a 422 (it is a number, just not one a step can be).
+    """
     steps: list[int] = []
     for value in split_repeated(values):
         try:
             number = float(value)
         except ValueError:
             continue
+        if not -INT32_MAX - 1 <= number <= INT32_MAX:
+            raise Invalid.field(["query", "run_steps"], f"must be between 0 and {INT32_MAX}")
         if number.is_integer():
             steps.append(int(number))
     return steps
@@ -66,7 +73,7 @@ def run_version_filters(
     ] = None,
     ml_repo_id: Annotated[str | None, Query()] = None,
     name: Annotated[str | None, Query(description="Exact name of the model or artifact")] = None,
-    version: Annotated[LenientInt | None, Query()] = None,
+    version: Annotated[VersionNumber | None, Query(description="Version number")] = None,
     run_ids: Annotated[list[str] | None, Query(description="Repeated key or comma-separated")] = None,
     run_steps: Annotated[list[str] | None, Query(description="Repeated key or comma-separated")] = None,
     include_internal_metadata: Annotated[bool, Query(description="Metadata is always returned unchanged")] = False,

@@ -16,7 +16,15 @@ from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from mlregistry.api.deps import AppSettings
-from mlregistry.schemas.common import LenientInt
+from mlregistry.schemas.limits import (
+    MAX_PAGE_NUMBER,
+    MAX_PAGE_SIZE,
+    Offset,
+    PageLimit,
+    PageNumber,
+    max_page_number,
+    setting_maximum,
+)
 from mlregistry.schemas.workspace_models import EntitySort
 from mlregistry.services.errors import Invalid
 
@@ -29,15 +37,19 @@ class Page:
 
 def page_params(
     settings: AppSettings,
-    limit: Annotated[LenientInt | None, Query(description="Maximum number of items to return")] = None,
-    offset: Annotated[LenientInt, Query(description="Number of items to skip")] = 0,
+    limit: Annotated[
+        PageLimit | None,
+        Query(
+            description="Maximum number of items to return (default: MLREGISTRY_DEFAULT_PAGE_SIZE)",
+            json_schema_extra=setting_maximum(MAX_PAGE_SIZE),
+        ),
+    ] = None,
+    offset: Annotated[Offset, Query(description="Number of items to skip")] = 0,
 ) -> Page:
     if limit is None:
         limit = settings.default_page_size
-    if limit < 1 or limit > settings.max_page_size:
+    if limit > settings.max_page_size:
         raise Invalid.field(["query", "limit"], f"must be between 1 and {settings.max_page_size}")
-    if offset < 0:
-        raise Invalid.field(["query", "offset"], "must be 0 or more")
     return Page(offset=offset, limit=limit)
 
 
@@ -92,16 +104,27 @@ class EntityPage:
 
 def entity_page_params(
     settings: AppSettings,
-    page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
-    page_size: Annotated[int | None, Query(description="Items per page (1-1000, default 100)")] = None,
+    page: Annotated[
+        PageNumber, Query(description="Page number, from 1", json_schema_extra=setting_maximum(MAX_PAGE_NUMBER))
+    ] = 1,
+    page_size: Annotated[
+        PageLimit | None,
+        Query(
+            description="Items per page (default: MLREGISTRY_DEFAULT_PAGE_SIZE)",
+            json_schema_extra=setting_maximum(MAX_PAGE_SIZE),
+        ),
+    ] = None,
     sort: Annotated[
         EntitySort, Query(description="Sort field; `-` in front sorts in decreasing order")
     ] = "-created_at",
 ) -> EntityPage:
     if page_size is None:
         page_size = settings.default_page_size
-    if page_size < 1 or page_size > settings.max_page_size:
+    if page_size > settings.max_page_size:
         raise Invalid.field(["query", "page_size"], f"must be between 1 and {settings.max_page_size}")
+    last_page = max_page_number(settings.max_page_size)
+    if page > last_page:
+        raise Invalid.field(["query", "page"], f"must be between 1 and {last_page}")
     return EntityPage(page=page, page_size=page_size, sort=sort)
 
 

@@ -11,7 +11,8 @@ from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.api.family_routes import FamilyRoutes, add_family_routes
 from mlregistry.api.paging import PageParams, data_response, list_response
-from mlregistry.schemas.common import DataEnvelope, LenientInt, ListEnvelope
+from mlregistry.schemas.common import DataEnvelope, ListEnvelope
+from mlregistry.schemas.limits import VersionNumber
 from mlregistry.schemas.prompts import (
     ApplyPromptVersionRequest,
     ApplyPromptVersionTagsRequest,
@@ -81,7 +82,7 @@ async def list_prompt_versions(
     prompt_id: Annotated[str | None, Query()] = None,
     ml_repo_id: Annotated[str | None, Query()] = None,
     name: Annotated[str | None, Query(description="Exact prompt name")] = None,
-    version: Annotated[LenientInt | None, Query()] = None,
+    version: Annotated[VersionNumber | None, Query(description="Version number")] = None,
 ) -> JSONResponse:
     query = VersionQuery(fqn=fqn, entity_id=prompt_id, ml_repo_id=ml_repo_id, name=name, version=version, tag=tag)
     items, total = await versions.list_versions(

@@ -11,12 +11,13 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from mlregistry.api.deps import AppStorages
+from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.services.errors import Forbidden, Invalid, NotFound
 from mlregistry.storage import StorageError
 from mlregistry.storage.local import ROUTE_PREFIX, LocalStorage, MultipartError
 from mlregistry.storage.signing import InvalidSignature
 
-router = APIRouter(prefix=ROUTE_PREFIX, tags=["Signed URLs (local storage)"])
+router = APIRouter(prefix=ROUTE_PREFIX, tags=["Signed URLs (local storage)"], responses=ERROR_RESPONSES)
 
 MAX_COMPLETE_BODY_BYTES = 2 * 1024 * 1024
 STREAM_CHUNK_BYTES = 1024 * 1024

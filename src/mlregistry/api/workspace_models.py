@@ -26,7 +26,7 @@ Verbose = Annotated[bool, Query(description="Return the full spec (otherwise onl
 
 
 @router.post("", status_code=201, response_model=ModelEntity, summary="Create Model")
-async def create_model(
+async def create_model_entity(
     workspace: str, body: CreateModelEntityRequest, session: DbSession, settings: AppSettings, caller: CurrentCaller
 ) -> JSONResponse:
     result = await workspace_models.create_model(session, settings, caller, workspace, body)
@@ -42,7 +42,7 @@ async def create_model(
     "also accepted in bracket form (`filter[base_model]=meta/llama-3.2-1b`). Filterable: name, project, "
     "workspace, base_model, fileset, finetuning_type, backend_format, trust_remote_code.",
 )
-async def list_models(
+async def list_model_entities(
     workspace: str,
     session: DbSession,
     caller: CurrentCaller,
@@ -64,7 +64,7 @@ async def list_models(
 
 
 @router.get("/{name}", response_model=ModelEntity, summary="Get Model by Workspace and Name")
-async def get_model(
+async def get_model_entity(
     workspace: str, name: str, session: DbSession, caller: CurrentCaller, verbose: Verbose = False
 ) -> JSONResponse:
     return JSONResponse(await workspace_models.get_model(session, caller, workspace, name, verbose=verbose))
@@ -76,7 +76,7 @@ async def get_model(
     summary="Update Model",
     description="A field absent or null in the body keeps its old value.",
 )
-async def update_model(
+async def update_model_entity(
     workspace: str,
     name: str,
     body: UpdateModelEntityRequest,
@@ -91,7 +91,7 @@ async def update_model(
 
 
 @router.delete("/{name}", status_code=204, summary="Delete Model")
-async def delete_model(workspace: str, name: str, session: DbSession, caller: CurrentCaller) -> Response:
+async def delete_model_entity(workspace: str, name: str, session: DbSession, caller: CurrentCaller) -> Response:
     await workspace_models.delete_model(session, caller, workspace, name)
     await session.commit()
     return Response(status_code=204)

@@ -60,12 +60,14 @@ async def delete_workspace(name: str, session: DbSession, caller: CurrentCaller)
 
 
 @router.get("/{name}/members", response_model=list[WorkspaceMember], summary="List a workspace's members")
-async def list_members(name: str, session: DbSession, caller: CurrentCaller) -> JSONResponse:
+async def list_workspace_members(name: str, session: DbSession, caller: CurrentCaller) -> JSONResponse:
     return JSONResponse(await workspaces.list_members(session, caller, name))
 
 
 @router.post("/{name}/members", status_code=201, response_model=WorkspaceMember, summary="Grant roles to a principal")
-async def add_member(name: str, body: CreateMemberRequest, session: DbSession, caller: CurrentCaller) -> JSONResponse:
+async def add_workspace_member(
+    name: str, body: CreateMemberRequest, session: DbSession, caller: CurrentCaller
+) -> JSONResponse:
     result = await workspaces.set_member_roles(
         session, caller, name, body.principal, list(body.roles), must_exist=False
     )
@@ -80,7 +82,7 @@ async def add_member(name: str, body: CreateMemberRequest, session: DbSession, c
     summary="Replace a member's roles",
     include_in_schema=False,
 )
-async def update_member(
+async def update_workspace_member(
     name: str, principal: str, body: UpdateMemberRequest, session: DbSession, caller: CurrentCaller
 ) -> JSONResponse:
     result = await workspaces.set_member_roles(session, caller, name, principal, list(body.roles), must_exist=True)
@@ -89,7 +91,7 @@ async def update_member(
 
 
 @router.delete("/{name}/members/{principal}", status_code=204, summary="Remove a member")
-async def remove_member(name: str, principal: str, session: DbSession, caller: CurrentCaller) -> Response:
+async def remove_workspace_member(name: str, principal: str, session: DbSession, caller: CurrentCaller) -> Response:
     await workspaces.remove_member(session, caller, name, principal)
     await session.commit()
     return Response(status_code=204)

@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlregistry.schemas.common import LenientInt, Subject, TokenPagination
+from mlregistry.schemas.common import Subject, TokenPagination
+from mlregistry.schemas.limits import MAX_PAGE_SIZE, DirectoryPath, FilePath, NumParts, PageLimit, Tag, setting_maximum
 from mlregistry.schemas.manifests import (
     AgentSkillManifest,
     ArtifactManifest,
@@ -34,7 +35,7 @@ class StageResponse(BaseModel):
 
 class SignedUrlsRequest(BaseModel):
     id: str
-    paths: list[str]
+    paths: list[FilePath] = Field(min_length=1)
     operation: Literal["READ", "WRITE"]
 
 
@@ -49,8 +50,8 @@ class SignedUrlsResponse(BaseModel):
 
 class MultipartRequest(BaseModel):
     id: str
-    path: str
-    num_parts: LenientInt
+    path: FilePath
+    num_parts: NumParts = Field(description="Number of parts (S3 allows at most 10,000)")
 
 
 class MultiPartUpload(BaseModel):
@@ -62,8 +63,10 @@ class MultiPartUpload(BaseModel):
 
 class ListFilesRequest(BaseModel):
     id: str
-    path: str | None = Field(None, description="Directory to list; null or empty is the root")
-    limit: LenientInt | None = None
+    path: DirectoryPath | None = Field(None, description="Directory to list; null or empty is the root")
+    limit: PageLimit | None = Field(
+        None, description="Files per page", json_schema_extra=setting_maximum(MAX_PAGE_SIZE)
+    )
     pageToken: str | None = None
 
 
@@ -88,7 +91,7 @@ class IdRequest(BaseModel):
 
 class ApplyArtifactVersionTagsRequest(BaseModel):
     artifact_version_id: str
-    tags: list[str]
+    tags: list[Tag]
     force: bool = False
 
 
@@ -120,7 +123,7 @@ class ApplyDataDirectoryRequest(BaseModel):
 
 class DeleteFilesRequest(BaseModel):
     id: str
-    paths: list[str]
+    paths: list[FilePath] = Field(min_length=1)
 
 
 class DataDirectory(BaseModel):

@@ -9,7 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 T = TypeVar("T")
 
 
-def _integral(value: Any) -> Any:
+def integral(value: Any) -> Any:
     """Accept `3`, `3.0` and `"3.0"` where an int is meant (the SDK types some ints as floats)."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -24,7 +24,7 @@ def _integral(value: Any) -> Any:
     return value
 
 
-LenientInt = Annotated[int, BeforeValidator(_integral)]
+LenientInt = Annotated[int, BeforeValidator(integral)]
 
 
 def json_nesting(value: Any, limit: int) -> int:

@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlregistry.schemas.common import LenientInt, Subject
+from mlregistry.schemas.common import Subject
+from mlregistry.schemas.limits import Lenient
 from mlregistry.schemas.manifests import WireModel
 
 EMAIL_PATTERN = r"^[^@\s:]+@[^@\s:]+\.[^@\s:]+$"
@@ -89,7 +90,7 @@ class ApplyVirtualAccountRequest(Body):
 
 
 class RegenerateTokenRequest(Body):
-    gracePeriodInMinutes: Annotated[LenientInt, Field(ge=0, le=60 * 24 * 30)]
+    gracePeriodInMinutes: Annotated[int, Field(ge=0, le=60 * 24 * 30), Lenient]
 
 
 class TeamOwnedBy(WireModel):

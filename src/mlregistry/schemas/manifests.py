@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mlregistry.schemas.common import LenientInt, json_nesting
+from mlregistry.schemas.common import json_nesting
+from mlregistry.schemas.limits import Step, VersionNumber
 
 ENTITY_NAME_PATTERN = r"^[A-Za-z0-9_\-]+$"
 ML_REPO_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9\-]{1,98}[a-zA-Z0-9]$"
@@ -198,7 +199,7 @@ class VersionManifestBase(WireModel):
     name: EntityName
     metadata: dict[str, Any]
     ml_repo: MlRepoName
-    version: Annotated[LenientInt, Field(ge=1)] | None = None
+    version: VersionNumber | None = None
     description: Description | None = None
     version_alias: VersionAlias | None = None
 
@@ -215,14 +216,14 @@ class ModelManifest(VersionManifestBase):
     source: ModelSource
     framework: Framework | None = None
     environment: ModelVersionEnvironment | None = None
-    step: Annotated[LenientInt, Field(ge=0)] = 0
+    step: Step = 0
     run_id: str | None = None
 
 
 class ArtifactManifest(VersionManifestBase):
     type: Literal["artifact-version"]
     source: ArtifactSource
-    step: Annotated[LenientInt, Field(ge=0)] = 0
+    step: Step = 0
     run_id: str | None = None
 
 

@@ -11,12 +11,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
-from mlregistry.schemas.common import LenientInt
+from mlregistry.schemas.limits import Lenient, Tag
 from mlregistry.schemas.manifests import VersionManifestBase, WireModel
 from mlregistry.schemas.resources import EntityResource, VersionResource
 
 Number = StrictInt | StrictFloat  # a JSON number, kept as sent (no bools, no strings)
-NonNegativeInt = Annotated[LenientInt, Field(ge=0)]
+NonNegativeInt = Annotated[int, Field(ge=0), Lenient]
 
 # --- content ----------------------------------------------------------------------------------
 
@@ -314,7 +314,7 @@ class ApplyPromptVersionRequest(BaseModel):
 
 class ApplyPromptVersionTagsRequest(BaseModel):
     prompt_version_id: str
-    tags: list[str]
+    tags: list[Tag]
     force: bool = False
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlregistry.schemas.common import Subject
+from mlregistry.schemas.limits import Tag
 from mlregistry.schemas.manifests import ArtifactManifest, MlRepoManifest, ModelManifest
 
 
@@ -25,7 +26,7 @@ class ApplyArtifactVersionRequest(BaseModel):
 
 class ApplyModelVersionTagsRequest(BaseModel):
     model_version_id: str
-    tags: list[str]
+    tags: list[Tag]
     force: bool = False
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlregistry.schemas.limits import INT32_MAX
+
 
 @dataclass(frozen=True)
 class ParsedFqn:
@@ -22,6 +24,13 @@ def version_fqn(prefix: str, tenant: str, ml_repo: str, name: str, version: int)
     return f"{entity_fqn(prefix, tenant, ml_repo, name)}:{version}"
 
 
+def parse_canonical_int(text: str) -> int | None:
+    """`"42"` is 42; `"042"`, `"+42"`, `"4_2"`, `"²"` or any non-ASCII digit is None."""
+    if not text.isascii() or not text.isdigit() or str(int(text)) != text:
+        return None
+    return int(text)
+
+
 def parse_fqn(fqn: str, *, versioned: bool) -> ParsedFqn | None:
     """Parse an FQN; None when it is not of the expected form (a filter on it then matches nothing)."""
     prefix, sep, rest = fqn.partition(":")
@@ -30,9 +39,9 @@ def parse_fqn(fqn: str, *, versioned: bool) -> ParsedFqn | None:
     version: int | None = None
     if versioned:
         rest, sep, number = rest.rpartition(":")
-        if not sep or not number.isdigit() or str(int(number)) != number:
+        version = parse_canonical_int(number) if sep else None
+        if version is None or version > INT32_MAX:
             return None
-        version = int(number)
     parts = rest.split("/")
     if len(parts) != 3 or not all(parts):
         return None

@@ -12,10 +12,12 @@ from mlregistry.orm import MlRepo
 from mlregistry.orm.base import utcnow
 from mlregistry.repositories import access as access_repo
 from mlregistry.repositories import ml_repos as repo_queries
+from mlregistry.schemas.limits import INT32_MAX
 from mlregistry.schemas.manifests import MlRepoManifest, manifest_to_wire
 from mlregistry.services import audit, reaper
 from mlregistry.services.access import Role, authorize, authorize_repo_creation, repo_scope, role_of
 from mlregistry.services.errors import Conflict, Invalid
+from mlregistry.services.fqn import parse_canonical_int
 from mlregistry.services.presenters import ml_repo_to_wire
 from mlregistry.settings import Settings
 
@@ -25,10 +27,9 @@ def _not_found(reference: object) -> str:
 
 
 def parse_repo_id(ml_repo_id: str) -> int | None:
-    """ML repo ids are canonical decimal strings; anything else names no repo."""
-    if not ml_repo_id.isdigit() or str(int(ml_repo_id)) != ml_repo_id:
-        return None
-    return int(ml_repo_id)
+    """ML repo ids are canonical decimal strings within the id column's range; anything else names no repo."""
+    number = parse_canonical_int(ml_repo_id)
+    return number if number is not None and number <= INT32_MAX else None
 
 
 async def readable_repo(session: AsyncSession, caller: Caller, ml_repo_id: str, needed: Role = Role.VIEWER) -> MlRepo:
