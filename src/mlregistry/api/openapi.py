@@ -40,6 +40,107 @@ TAG_DESCRIPTIONS: dict[str, str] = {
     "Model entities": "NeMo-style model entities of a workspace (`/apis/models/v2`).",
 }
 
+# Descriptions of the operations whose routes give none (a route's own `description` wins).
+OPERATION_DESCRIPTIONS: dict[str, str] = {
+    "healthz": "Answers 200 while the process runs; it does not touch the database.",
+    "readyz": "Answers 200 when a database query succeeds, else 503 with the error's type.",
+    "prometheus_metrics": "Request counts and latencies per route and status, database pool usage, signed URLs "
+    "issued, bytes streamed by the local store, and 503s for an unavailable database.",
+    "put_object": "The target of a WRITE signed URL of the local store: the body is the file's bytes, streamed to "
+    "disk. With `uploadId` and `partNumber` it stores one part of a multipart upload.",
+    "complete_multipart_upload": "Joins the uploaded parts in the order the S3 CompleteMultipartUpload XML body "
+    "lists them.",
+    "get_object": "The target of a READ signed URL of the local store; streams the file, honouring `Range`.",
+    "min_cli_version": "The client versions this server works with, as the official clients ask for them.",
+    "tenant_id": "The tenant name and the auth server the official clients expect; needs no token.",
+    "session": "The subject the bearer token resolves to, with its tenant and roles.",
+    "apply_ml_repo": "Creates the ML repo the manifest names, or updates its description and collaborators. "
+    "`dryRun` validates without storing. Creating needs tenant membership; updating, the repo's admin role.",
+    "list_ml_repos": "The ML repos the caller can read, newest first, with offset paging.",
+    "get_ml_repo": "One ML repo by id; 404 when it does not exist or the caller cannot read it.",
+    "delete_ml_repo": "Deletes the repo with its models, artifacts, data directories and prompts; stored files are "
+    "deleted in the background. Needs the repo's admin role.",
+    "apply_model_version": "A manifest without `version` creates the next version of the model (created with its "
+    "first version); one with `version` updates that version's mutable fields.",
+    "list_model_versions": "Finalized model versions the caller can read, newest first; every filter is exact and "
+    "filters combine.",
+    "get_model_version": "One model version by id, with its manifest, metrics and tags.",
+    "delete_model_version": "Deletes the version; its files, if any, are deleted in the background. Version "
+    "numbers are never reused.",
+    "list_models": "Models the caller can read, newest first, each with its latest version.",
+    "list_artifact_versions": "Finalized artifact versions the caller can read, newest first; every filter is exact "
+    "and filters combine.",
+    "get_artifact_version": "One artifact version by id, with its manifest and storage root.",
+    "delete_artifact_version": "Deletes the version; its files are deleted in the background. Version numbers are "
+    "never reused.",
+    "list_artifacts": "Artifacts the caller can read, newest first, each with its latest version.",
+    "stage_version": "Reserves the next version number and a storage root for an artifact or model version whose "
+    "files are uploaded through signed URLs; an apply naming the storage root finalizes it. A staged version "
+    "not finalized within MLREGISTRY_STAGE_TTL_SECONDS is removed with its files.",
+    "get_signed_urls": "One signed URL per path: WRITE URLs while the version is staged (needs the editor role), "
+    "READ URLs once it is finalized (the viewer role).",
+    "create_multipart_upload": "Part URLs and a finalize URL for one large file of a staged version.",
+    "list_version_files": "Direct children of `path` with their size and recorded sha256, paged by `pageToken`.",
+    "mark_stage_failure": "Ends a staged version that will not be finalized and deletes what was uploaded for it.",
+    "list_data_directories": "Data directories the caller can read, newest first.",
+    "apply_data_directory": "Creates the data directory the manifest names, or updates its description and "
+    "metadata. Its files are read and written through signed URLs.",
+    "list_data_directory_files": "Direct children of `path` with their size, paged by `pageToken`.",
+    "delete_data_directory_files": "Deletes the named files (and folders) from the data directory. Needs the editor "
+    "role.",
+    "create_data_directory_multipart_upload": "Part URLs and a finalize URL for one large file of a data directory.",
+    "get_data_directory_signed_urls": "One signed URL per path: READ (viewer role) or WRITE (editor role).",
+    "get_data_directory": "One data directory by id.",
+    "delete_data_directory": "Deletes the data directory; with `delete_contents` its stored files too.",
+    "list_prompt_versions": "Prompt versions the caller can read, newest first; every filter is exact and filters "
+    "combine.",
+    "get_prompt_version": "One prompt version by id, with its messages, variables and model configuration.",
+    "delete_prompt_version": "Deletes the version. Version numbers are never reused.",
+    "list_prompts": "Prompts the caller can read, newest first, each with its latest version.",
+    "list_users": "Tenant administrators see every user; others see themselves. `query` matches the start of the "
+    "e-mail or user name.",
+    "register_user": "Creates a tenant member with this e-mail (tenant administrators only).",
+    "update_roles": "Replaces a user's tenant roles (`tenant-admin`, `tenant-member`); an administrator cannot "
+    "remove their own admin role.",
+    "deactivate_user": "The user's tokens stop working at once; the user stays listed with `showInvalidUsers`.",
+    "activate_user": "Lets a deactivated user's valid tokens work again.",
+    "get_user": "One user by id: tenant administrators any user, others themselves.",
+    "delete_user": "Deletes the user and revokes their tokens (tenant administrators; not oneself).",
+    "list_tokens": "The caller's personal access tokens with name, expiry and state; never their secrets.",
+    "create_token": "Issues a personal access token for the caller; the answer carries the only copy of it.",
+    "create_token_for_user": "Issues a personal access token for another user (tenant administrators).",
+    "revoke_all": "Revokes every token of the named user (the caller's own, or any user's for an administrator).",
+    "revoke_token": "Revokes one of the caller's tokens by id; it stops working at once.",
+    "list_accounts": "Virtual accounts visible to the caller, with offset paging.",
+    "apply_account": "Creates a virtual account with its permissions and answers its token once, or updates the "
+    "permissions and expiry of an existing one.",
+    "account_exists": "Whether a virtual account of this name exists.",
+    "get_account": "One virtual account by id, with its permissions.",
+    "delete_account": "Deletes the virtual account; its tokens stop working at once.",
+    "get_token": "The virtual account's current token, for those allowed to manage the account.",
+    "regenerate_token": "Issues a new token; the previous ones keep working for `gracePeriodInMinutes`.",
+    "revoke_jwt": "Revokes one token of the virtual account by its JWT id.",
+    "list_teams": "Teams the caller manages or belongs to; tenant administrators see every team.",
+    "apply_team": "Creates a team (tenant administrators) or replaces its members and managers (its managers).",
+    "list_members": "The team's members as subjects.",
+    "list_managers": "The team's managers as subjects.",
+    "get_team": "One team by id, with its members.",
+    "delete_team": "Deletes the team; its collaborator entries on ML repos go with it.",
+    "list_audit_events": "Who changed what and when, newest first, filtered by subject, resource, action and time.",
+    "create_workspace": "Creates a workspace; its creator becomes its Admin.",
+    "list_workspaces": "Workspaces the caller can read, paged by `page` and `page_size`.",
+    "get_workspace": "One workspace by name.",
+    "update_workspace": "Replaces the workspace's description (Admin role).",
+    "delete_workspace": "Deletes an empty workspace; 409 while it holds model entities.",
+    "list_workspace_members": "The workspace's principals and their roles.",
+    "add_workspace_member": "Grants roles (Viewer, Editor, Admin) to a principal (Admin role).",
+    "update_workspace_member": "Replaces a member's roles (Admin role).",
+    "remove_workspace_member": "Removes a principal's roles in the workspace (Admin role).",
+    "create_model_entity": "Creates a model entity in the workspace (Editor role); 409 when the name is taken.",
+    "get_model_entity": "One model entity by workspace and name.",
+    "delete_model_entity": "Deletes the model entity (Editor role).",
+}
+
 
 def operation_id(route: APIRoute) -> str:
     return route.name
@@ -74,6 +175,10 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
                 for name, description in TAG_DESCRIPTIONS.items()
                 if name in used
             ]
+            for item in document["paths"].values():
+                for operation in item.values():
+                    if not operation.get("description") and operation["operationId"] in OPERATION_DESCRIPTIONS:
+                        operation["description"] = OPERATION_DESCRIPTIONS[operation["operationId"]]
             _apply_setting_bounds(document, settings)
             app.openapi_schema = document
         return app.openapi_schema
