@@ -305,6 +305,12 @@ def test_a_damaged_archive_is_refused_and_leaves_nothing(
     records = [json.loads(line) for line in (directory / "records.jsonl").read_text().splitlines()]
     big = next(r for r in records if r["kind"] == "file" and r["data"]["path"] == "big.bin")["data"]["member"]
 
+    objects = Path(second_sqlite_server.settings.data_dir) / "artifacts" / "objects"
+
+    def stored() -> set[Path]:
+        return {path for path in objects.rglob("*") if path.is_file()}
+
+    before = stored()
     _damage(directory, big)
     refused = mlregistry(second_sqlite_server.settings, "import", str(directory), "--ml-repo", "damaged", "--quiet")
     assert refused.returncode == 1
@@ -312,8 +318,7 @@ def test_a_damaged_archive_is_refused_and_leaves_nothing(
     operator = grant_admin_view(second_sqlite_server)
     with second_sqlite_server.client(operator) as client:
         assert client.get(f"{API}/ml-repos", params={"name": "damaged"}).json()["data"] == []
-    objects = Path(second_sqlite_server.settings.data_dir) / "artifacts" / "objects"
-    assert not objects.exists() or not any(path.is_file() for path in objects.rglob("*"))
+    assert stored() == before  # the files copied before the damaged one were deleted
     _damage(directory, big)  # flipped back: the archive is whole again
 
     lines = (directory / "records.jsonl").read_text().splitlines()

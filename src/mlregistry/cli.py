@@ -43,14 +43,13 @@ def _settings(**overrides: Any) -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `work` on the configured database; a refused request or a damaged archive exits 1 with its message."""
+
     async def run() -> T:
         database = create_database(settings)
         try:
-            async with database.session(write=True) as session:
-                result = await work(session)
-                await session.commit()
-                return result
+            return await work(database)
         finally:
             await database.dispose()
 
@@ -59,6 +58,19 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
     except ServiceError as exc:
         typer.echo(f"Error: {exc.message}", err=True)
         raise typer.Exit(1) from exc
+    except portability.ArchiveError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def transaction(database: Database) -> T:
+        async with database.session(write=True) as session:
+            result = await work(session)
+            await session.commit()
+            return result
+
+    return _with_database(settings, transaction)
 
 
 @app.command()
@@ -236,24 +248,6 @@ class _ProgressBar:
         self.bars.stop()
 
 
-def _run_portability(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    async def run() -> T:
-        database = create_database(settings)
-        try:
-            return await work(database)
-        finally:
-            await database.dispose()
-
-    try:
-        return asyncio.run(run())
-    except ServiceError as exc:
-        typer.echo(f"Error: {exc.message}", err=True)
-        raise typer.Exit(1) from exc
-    except portability.ArchiveError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-
-
 @app.command("export")
 def export_command(
     ml_repo: Annotated[str, typer.Option("--ml-repo", help="Name of the ML repo to export")],
@@ -263,7 +257,7 @@ def export_command(
     """Export an ML repo with its versions and their files to an archive (see README: Export and import)."""
     settings = _settings()
     with _ProgressBar(quiet) as bar:
-        summary = _run_portability(
+        summary = _with_database(
             settings, lambda database: portability.export_repo(database, settings, ml_repo, out, bar)
         )
     typer.echo(
@@ -282,7 +276,7 @@ def import_command(
     settings = _settings()
     upgrade_to_head(settings)
     with _ProgressBar(quiet) as bar:
-        summary = _run_portability(
+        summary = _with_database(
             settings, lambda database: portability.import_archive(database, settings, archive, ml_repo, bar)
         )
     if summary.already_imported:
