@@ -76,3 +76,15 @@ def test_the_schema_states_the_limits_the_server_enforces(tmp_path: Path) -> Non
     tag = schemas["ApplyModelVersionTagsRequest"]["properties"]["tags"]["items"]
     assert (tag["minLength"], tag["maxLength"]) == (1, 256)
     assert "503" in versions["responses"] and "400" in versions["responses"]
+
+
+def test_a_method_not_allowed_lists_every_method_of_the_path(server: LiveServer) -> None:
+    with server.client() as client:
+        for method, path, allowed in (
+            ("OPTIONS", f"{API}/ml-repos", "GET, PUT"),
+            ("POST", f"{API}/models/some-id", "GET, DELETE"),
+            ("PATCH", "/apis/entities/v2/workspaces", "GET, POST"),
+        ):
+            response = client.request(method, path)
+            assert response.status_code == 405, (method, path)
+            assert response.headers["Allow"] == allowed, (method, path)
