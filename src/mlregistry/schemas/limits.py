@@ -51,10 +51,13 @@ NumParts = Annotated[int, Field(ge=1, le=MAX_MULTIPART_PARTS), Lenient]
 
 # A file path inside a version or data directory, as `storage.normalize_relative_path` accepts it:
 # relative, no `..` segment, no backslash, not only `/` and `.`. The server checks it (422 naming the
-# path); the schema states the same rule, so that generated clients and fuzzers know it.
-FILE_PATH_PATTERN = r"^(?!/)(?![\s\S]*\\)(?!([\s\S]*/)?\.\.(/|$))(?=[\s\S]*[^/.])[\s\S]*$"
+# path); the schema states the same rule, so that generated clients and fuzzers know it. (No
+# lookarounds: generators handle them poorly.) A segment that is neither empty, `.` nor `..`:
+_SEGMENT = r"(?:[^/\\.\x00][^/\\\x00]*|\.[^/\\.\x00][^/\\\x00]*|\.\.[^/\\\x00]+)"
+_FILE_PATH = rf"(?:\./+)*{_SEGMENT}(?:/+(?:{_SEGMENT}|\.))*/*"
+FILE_PATH_PATTERN = rf"^{_FILE_PATH}$"
 # A directory to list: the root (empty, `/` or `.`) or a file path.
-DIRECTORY_PATTERN = r"^(/*\.?/*|(?!/)(?![\s\S]*\\)(?!([\s\S]*/)?\.\.(/|$))(?=[\s\S]*[^/.])[\s\S]*)$"
+DIRECTORY_PATTERN = rf"^(?:/*\.?/*|{_FILE_PATH})$"
 FilePath = Annotated[
     str,
     Field(json_schema_extra={"pattern": FILE_PATH_PATTERN, "minLength": 1, "maxLength": MAX_PATH_LENGTH}),

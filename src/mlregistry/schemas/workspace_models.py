@@ -74,7 +74,9 @@ def _http_url(value: str) -> str:
     return value
 
 
-WorkspaceName = Annotated[str, AfterValidator(_workspace_name)]
+# The same rule as WORKSPACE_NAME_RE, without lookarounds, for the OpenAPI document.
+WORKSPACE_NAME_SCHEMA = {"pattern": r"^[a-z](?:-?[a-z0-9])+$", "minLength": 2, "maxLength": 63}
+WorkspaceName = Annotated[str, AfterValidator(_workspace_name), Field(json_schema_extra=WORKSPACE_NAME_SCHEMA)]
 EntityName = Annotated[str, Field(min_length=1, max_length=255, pattern=ENTITY_NAME_PATTERN)]
 ProjectUrn = Annotated[str, Field(min_length=1, max_length=255, pattern=PROJECT_PATTERN)]
 Description = Annotated[str, Field(max_length=MAX_DESCRIPTION_LENGTH)]
