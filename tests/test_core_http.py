@@ -83,7 +83,7 @@ def test_ml_repo_apply_get_list_delete(server: LiveServer, user: LiveUser) -> No
             f"{API}/ml-repos",
             json={"manifest": {"type": "ml-repo", "name": name, "storage_integration_fqn": "other"}},
         )
-        assert changed_storage.status_code == 422
+        assert changed_storage.status_code == 409
         assert "storage_integration_fqn" in changed_storage.json()["message"]
 
         assert client.delete(f"{API}/ml-repos/{repo['id']}").json() == {}

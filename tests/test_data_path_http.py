@@ -215,7 +215,9 @@ def test_stage_validates_the_manifest(server: LiveServer, user: LiveUser) -> Non
             "source": {"type": "inline", "skill_md": "# skill"},
         }
         refused_skill = client.post(f"{API}/artifact-versions/stage", json={"manifest": skill})
-        assert refused_skill.status_code == 422 and refused_skill.json()["details"][0]["loc"] == ["manifest", "type"]
+        # The request schema lists the manifest types that can be staged: an agent skill is refused by it.
+        assert refused_skill.status_code == 422 and refused_skill.json()["details"][0]["loc"] == ["body", "manifest"]
+        assert "artifact-version" in refused_skill.json()["message"]
         unknown_repo = client.post(
             f"{API}/artifact-versions/stage", json={"manifest": artifact_manifest(unique("nope"), "ok")}
         )

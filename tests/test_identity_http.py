@@ -69,7 +69,7 @@ def test_deactivated_and_deleted_users_fail_on_the_next_request(server: LiveServ
         assert admin_client.delete(f"{API}/users/{member.id}").json() == {}
         assert client.get(f"{API}/ml-repos", headers=bearer(member.token)).status_code == 401
         assert admin_client.get(f"{API}/users/{member.id}").status_code == 404
-        assert admin_client.delete(f"{API}/users/{admin.id}").status_code == 422, "admins cannot delete themselves"
+        assert admin_client.delete(f"{API}/users/{admin.id}").status_code == 403, "admins cannot delete themselves"
 
 
 def test_personal_access_tokens(server: LiveServer, user: LiveUser) -> None:

@@ -1,10 +1,10 @@
 """Schemathesis over every operation of the OpenAPI document, on each database, with a fixed budget.
 
 Deterministic (`tests/schemathesis.toml`), so each run sends the same requests. Checks: no 5xx,
-every status and body as documented, and no request the schema calls valid refused (nor one it calls
-invalid accepted). Operations that revoke the caller's own tokens are left out: they would end the
-run's credentials (they have their own tests). NUL characters are not generated: the API refuses
-them in every string (documented once, tested in `test_edge_validation_http.py`).
+every status, header and body as documented, and no request the schema calls valid refused.
+Operations that revoke the caller's own tokens are left out: they would end the run's credentials
+(they have their own tests). NUL characters are not generated: the API refuses them in every string
+(documented once, tested in `test_edge_validation_http.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ from tests.live import LiveServer
 
 CASES_PER_OPERATION = 10
 CONFIG = Path(__file__).with_name("schemathesis.toml")  # deterministic, no NUL, per-operation budgets
+# Not checked: `negative_data_rejection` (the server is deliberately lenient where the official clients
+# need it: `0`/`1` for booleans, `3.0` for integers, repeated or comma-separated list parameters) and
+# `allow_header_conformance` (a 405 lists every method served at the path, including those of a
+# parametrized route that also matches it, e.g. GET on `/artifact-versions/files` is `/artifact-versions/{id}`).
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
@@ -26,8 +30,6 @@ CHECKS = (
     "response_headers_conformance",
     "response_schema_conformance",
     "positive_data_acceptance",
-    "negative_data_rejection",
-    "allow_header_conformance",
 )
 # The caller's own credentials: revoking them would turn the rest of the run into 401s.
 EXCLUDED_OPERATIONS = ("revoke_all", "revoke_token")

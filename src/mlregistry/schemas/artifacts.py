@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlregistry.schemas.common import Subject, TokenPagination
 from mlregistry.schemas.limits import MAX_PAGE_SIZE, DirectoryPath, FilePath, NumParts, PageLimit, Tag, setting_maximum
 from mlregistry.schemas.manifests import (
-    AgentSkillManifest,
     ArtifactManifest,
     DataDirectorySource,
     Description,
@@ -20,7 +19,7 @@ from mlregistry.schemas.manifests import (
 )
 from mlregistry.schemas.resources import EntityResource, VersionResource
 
-StageableManifest = Annotated[ArtifactManifest | ModelManifest | AgentSkillManifest, Field(discriminator="type")]
+StageableManifest = Annotated[ArtifactManifest | ModelManifest, Field(discriminator="type")]
 
 
 class StageRequest(BaseModel):

@@ -10,7 +10,9 @@ from mlregistry.schemas.common import Subject
 from mlregistry.schemas.limits import Lenient
 from mlregistry.schemas.manifests import WireModel
 
-EMAIL_PATTERN = r"^[^@\s:]+@[^@\s:]+\.[^@\s:]+$"
+# `\x1c-\x1f` and `\x85` are named: the regex engines disagree on whether `\s` covers them.
+_NOT_IN_EMAIL = r"[^@\s:\x1c-\x1f\x85]"
+EMAIL_PATTERN = rf"^{_NOT_IN_EMAIL}+@{_NOT_IN_EMAIL}+\.{_NOT_IN_EMAIL}+$"
 IDENTITY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$"
 
 Email = Annotated[str, Field(max_length=128, pattern=EMAIL_PATTERN)]
@@ -63,7 +65,7 @@ class RevokeAllTokensRequest(Body):
 
 class Permission(WireModel):
     resource_fqn: str = Field(min_length=1, max_length=256)
-    resource_type: str
+    resource_type: str = Field(json_schema_extra={"enum": ["ml-repo", "mlf-project", "workspace"]})
     role_id: str
 
 

@@ -67,5 +67,13 @@ DirectoryPath = Annotated[str, Field(json_schema_extra={"pattern": DIRECTORY_PAT
 # A version tag (a key of the version-tags table): 1-256 characters without surrounding whitespace.
 TAG_MAX_LENGTH = 256
 Tag = Annotated[
-    str, Field(json_schema_extra={"minLength": 1, "maxLength": TAG_MAX_LENGTH, "pattern": r"^\S([\s\S]*\S)?$"})
+    str,
+    Field(
+        json_schema_extra={
+            "minLength": 1,
+            "maxLength": TAG_MAX_LENGTH,
+            # What str.strip() strips, named (regex engines disagree on `\s` for `\x1c-\x1f` and `\x85`).
+            "pattern": r"^[^\s\x1c-\x1f\x85]([\s\S]*[^\s\x1c-\x1f\x85])?$",
+        }
+    ),
 ]

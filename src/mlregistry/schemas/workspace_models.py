@@ -94,7 +94,11 @@ class Strict(BaseModel):
 class ApiEndpoint(Strict):
     """Data about the inference endpoint of a model."""
 
-    url: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_http_url)]
+    url: Annotated[
+        str,
+        Field(min_length=1, max_length=2048, json_schema_extra={"pattern": r"^[hH][tT][tT][pP][sS]?://[^/?#\[\]@]+"}),
+        AfterValidator(_http_url),
+    ]
     model_id: Annotated[str, Field(min_length=1, max_length=MAX_REFERENCE_LENGTH)]
     api_key: str | None = Field(None, description="Stored, never returned in clear")
     format: Annotated[str, Field(max_length=64)] | None = Field(None, description="API format, e.g. `openai`, `nim`")

@@ -88,9 +88,10 @@ async def apply_ml_repo(
             raise Conflict(f"The ML repo name '{manifest.name}' is already taken")
         repo = authorize(caller, existing, Role.ADMIN, not_found=_not_found(manifest.name))
         if repo.storage_integration_fqn != manifest.storage_integration_fqn:
-            raise Invalid.field(
-                ["manifest", "storage_integration_fqn"],
-                f"cannot change on an existing ML repo (it is '{repo.storage_integration_fqn}')",
+            # The request is well-formed; the repo's state refuses it.
+            raise Conflict(
+                f"manifest.storage_integration_fqn cannot change on an existing ML repo "
+                f"(it is '{repo.storage_integration_fqn}')"
             )
         if dry_run:
             preview = ml_repo_to_wire(repo, settings.tenant_name)

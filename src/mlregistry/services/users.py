@@ -14,7 +14,7 @@ from mlregistry.repositories import teams as team_repo
 from mlregistry.schemas.identity import RegisterUserRequest
 from mlregistry.services import audit
 from mlregistry.services.access import Role, authorize_user, require_tenant_admin
-from mlregistry.services.errors import Conflict, Invalid, NotFound
+from mlregistry.services.errors import Conflict, Forbidden, Invalid, NotFound
 from mlregistry.services.identity import create_user
 from mlregistry.services.presenters import iso
 from mlregistry.settings import Settings
@@ -100,7 +100,7 @@ async def update_roles(session: AsyncSession, caller: Caller, email: str, roles:
     user = await user_by_email(session, email)
     make_admin = ROLE_TENANT_ADMIN in roles
     if user.id == caller.subject_id and not make_admin:
-        raise Invalid.field(["body", "roles"], "you cannot remove your own tenant-admin role")
+        raise Forbidden("You cannot remove your own tenant-admin role")
     user.is_admin = make_admin
     await session.flush()
     audit.note(session, caller, "update_roles", "user", user.id, roles=sorted(set(roles)))
@@ -110,7 +110,7 @@ async def set_active(session: AsyncSession, caller: Caller, email: str, *, activ
     require_tenant_admin(caller, "activate or deactivate users")
     user = await user_by_email(session, email)
     if user.id == caller.subject_id and not active:
-        raise Invalid.field(["body", "email"], "you cannot deactivate yourself")
+        raise Forbidden("You cannot deactivate yourself")
     user.active = active
     await session.flush()
     audit.note(session, caller, "activate" if active else "deactivate", "user", user.id)
@@ -120,7 +120,7 @@ async def delete_user(session: AsyncSession, caller: Caller, user_id: str) -> No
     """Delete a user with its tokens, collaborator entries and team memberships (a later namesake inherits nothing)."""
     require_tenant_admin(caller, "delete users")
     if user_id == caller.subject_id:
-        raise Invalid.field(["path", "id"], "you cannot delete yourself")
+        raise Forbidden("You cannot delete yourself")
     user = await repo.get_user(session, user_id)
     if user is None:
         raise NotFound(_not_found(user_id))
