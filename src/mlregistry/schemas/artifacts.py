@@ -19,7 +19,18 @@ from mlregistry.schemas.manifests import (
 )
 from mlregistry.schemas.resources import EntityResource, VersionResource
 
-StageableManifest = Annotated[ArtifactManifest | ModelManifest, Field(discriminator="type")]
+STAGED_VERSION_RULE = "Omit it: a staged version is numbered when it is finalized"
+
+
+class StagedArtifactManifest(ArtifactManifest):
+    version: None = Field(None, description=STAGED_VERSION_RULE)
+
+
+class StagedModelManifest(ModelManifest):
+    version: None = Field(None, description=STAGED_VERSION_RULE)
+
+
+StageableManifest = Annotated[StagedArtifactManifest | StagedModelManifest, Field(discriminator="type")]
 
 
 class StageRequest(BaseModel):

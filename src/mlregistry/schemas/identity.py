@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from mlregistry.schemas.common import Subject
 from mlregistry.schemas.limits import Lenient
@@ -34,7 +34,7 @@ class RegisterUserRequest(Body):
 
 class UpdateUserRolesRequest(Body):
     email: Email
-    roles: list[str]
+    roles: list[Annotated[str, Field(json_schema_extra={"enum": ["tenant-admin", "tenant-member"]})]]
     resourceType: str | None = None
 
 
@@ -63,7 +63,26 @@ class RevokeAllTokensRequest(Body):
     email: Email
 
 
+ML_REPO_ROLES: list[JsonValue] = ["mlf-project-viewer", "mlf-project-editor", "mlf-project-admin"]
+WORKSPACE_ROLES: list[JsonValue] = ["workspace-viewer", "workspace-editor", "workspace-admin"]
+
+
 class Permission(WireModel):
+    # Which roles can be granted depends on the resource type (the server answers 422 otherwise).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {
+                        "resource_type": {"enum": ["ml-repo", "mlf-project"]},
+                        "role_id": {"enum": ML_REPO_ROLES},
+                    }
+                },
+                {"properties": {"resource_type": {"enum": ["workspace"]}, "role_id": {"enum": WORKSPACE_ROLES}}},
+            ]
+        }
+    )
+
     resource_fqn: str = Field(min_length=1, max_length=256)
     resource_type: str = Field(json_schema_extra={"enum": ["ml-repo", "mlf-project", "workspace"]})
     role_id: str
