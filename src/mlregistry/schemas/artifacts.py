@@ -15,6 +15,7 @@ from mlregistry.schemas.manifests import (
     EntityName,
     MlRepoName,
     ModelManifest,
+    TrueFoundryManagedSource,
     WireModel,
 )
 from mlregistry.schemas.resources import EntityResource, VersionResource
@@ -24,10 +25,12 @@ STAGED_VERSION_RULE = "Omit it: a staged version is numbered when it is finalize
 
 class StagedArtifactManifest(ArtifactManifest):
     version: None = Field(None, description=STAGED_VERSION_RULE)
+    source: TrueFoundryManagedSource = Field(description="Staged files are managed by the registry")
 
 
 class StagedModelManifest(ModelManifest):
     version: None = Field(None, description=STAGED_VERSION_RULE)
+    source: TrueFoundryManagedSource = Field(description="Staged files are managed by the registry")
 
 
 StageableManifest = Annotated[StagedArtifactManifest | StagedModelManifest, Field(discriminator="type")]

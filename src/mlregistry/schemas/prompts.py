@@ -16,6 +16,9 @@ from mlregistry.schemas.manifests import VersionManifestBase, WireModel
 from mlregistry.schemas.resources import EntityResource, VersionResource
 
 Number = StrictInt | StrictFloat  # a JSON number, kept as sent (no bools, no strings)
+# Bounds on each branch, so that the JSON schema states them as minimum and maximum.
+NonNegativeNumber = Annotated[StrictInt, Field(ge=0)] | Annotated[StrictFloat, Field(ge=0)]
+Fraction = Annotated[StrictInt, Field(ge=0, le=1)] | Annotated[StrictFloat, Field(ge=0, le=1)]
 NonNegativeInt = Annotated[int, Field(ge=0), Lenient]
 
 # --- content ----------------------------------------------------------------------------------
@@ -271,15 +274,15 @@ RoutingConfig = Annotated[
 
 class SemanticCacheConfig(WireModel):
     type: Literal["semantic"]
-    similarity_threshold: Annotated[Number, Field(ge=0, le=1)]
+    similarity_threshold: Fraction
     namespace: str | None = None
-    ttl: Annotated[Number, Field(ge=0)] = 3600.0
+    ttl: NonNegativeNumber = 3600.0
 
 
 class ExactMatchCacheConfig(WireModel):
     type: Literal["exact-match"]
     namespace: str | None = None
-    ttl: Annotated[Number, Field(ge=0)] = 3600.0
+    ttl: NonNegativeNumber = 3600.0
 
 
 CacheConfig = Annotated[SemanticCacheConfig | ExactMatchCacheConfig, Field(discriminator="type")]

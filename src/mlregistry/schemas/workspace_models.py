@@ -180,7 +180,8 @@ class UpdateWorkspaceRequest(Strict):
 class CreateMemberRequest(Strict):
     principal: str = Field(
         min_length=1,
-        max_length=512,
+        # The member table holds 512 characters; a bare email is stored as `user:<email>`.
+        max_length=512 - len("user:"),
         description="`user:<email>`, `user:<slug>`, a bare email, `team:<name>`, or `*` for every caller",
     )
     roles: list[WorkspaceRoleName] = Field(min_length=1)
