@@ -77,7 +77,8 @@ def test_schemathesis_finds_no_failure(server: LiveServer, tmp_path: Path) -> No
     for operation in EXCLUDED_OPERATIONS:
         command += ["--exclude-operation-id", operation]
     before = requests_by_status()
-    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    # In the test's own folder: schemathesis keeps its replay data in the working directory.
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     (tmp_path / "schemathesis.txt").write_text(run.stdout)
     after = requests_by_status()
     sent = {status: after.get(status, 0) - before.get(status, 0) for status in after}
