@@ -57,7 +57,9 @@ def test_concurrent_tag_and_alias_moves_from_two_processes(tmp_path: Path, datab
         requests: list[tuple[str, dict[str, Any]]] = []
         for index in range(60):
             version = chooser.choice(versions)
-            if index % 3 == 2:  # an alias move: take it, or give it up
+            if index in (20, 40):  # two versions are deleted mid-way: their labels end with them
+                requests.append(("DELETE", {"id": versions[3 + index // 40]["id"]}))
+            elif index % 3 == 2:  # an alias move: take it, or give it up
                 manifest = {**version["manifest"], "version_alias": ALIAS if chooser.random() < 0.7 else None}
                 if manifest["version_alias"] is None:
                     del manifest["version_alias"]
@@ -71,15 +73,23 @@ def test_concurrent_tag_and_alias_moves_from_two_processes(tmp_path: Path, datab
         def send(item: tuple[int, tuple[str, dict[str, Any]]]) -> httpx.Response:
             index, (route, payload) = item
             with httpx.Client(base_url=(first, second)[index % 2], headers=HEADERS, timeout=60) as own:
+                if route == "DELETE":
+                    return own.delete(f"{API}/model-versions/{payload['id']}")
                 return own.put(f"{API}/{route}", json=payload)
 
         with ThreadPoolExecutor(16) as pool:
             answers = list(pool.map(send, enumerate(requests)))
         failed = [(answer.status_code, answer.text) for answer in answers if answer.status_code >= 500]
         assert failed == []
-        for answer, (route, _) in zip(answers, requests, strict=True):
-            # Tag moves with force always succeed; an alias held by another version is a 409.
-            assert answer.status_code == 200 or (route == "model-versions" and answer.status_code == 409), answer.text
+        deleted = {payload["id"] for route, payload in requests if route == "DELETE"}
+        for answer, (route, payload) in zip(answers, requests, strict=True):
+            # Tag moves with force succeed; an alias held by another version is a 409; a deleted version 404.
+            expected = {200, 409} if route == "model-versions" else {200}
+            if deleted & {payload.get("id"), payload.get("model_version_id")} or (
+                route == "model-versions" and payload["manifest"]["version"] in (4, 5)
+            ):
+                expected |= {404}
+            assert answer.status_code in expected, (route, answer.text)
 
         with httpx.Client(base_url=second, headers=HEADERS, timeout=60) as client:
             listed = client.get(f"{API}/model-versions", params={"model_id": model_id}).json()["data"]
@@ -111,6 +121,7 @@ def test_concurrent_tag_and_alias_moves_from_two_processes(tmp_path: Path, datab
             alias_holders = client.get(f"{API}/models/{model_id}/aliases").json()["data"]
             assert [item["version_id"] for item in alias_holders] == aliased
 
+            assert {v["id"] for v in listed} == {v["id"] for v in versions} - deleted
             # Every version's own history tells the same story as the label histories.
             events = sum(len(client.get(f"{API}/model-versions/{v['id']}/history").json()["data"]) for v in listed)
             intervals = [
@@ -121,4 +132,11 @@ def test_concurrent_tag_and_alias_moves_from_two_processes(tmp_path: Path, datab
                     f"{API}/models/{model_id}/{route}/history", params={key: name, "limit": 1000}
                 ).json()["data"]
             ]
-            assert events == sum(2 if item["valid_to"] else 1 for item in intervals)
+            kept = [item for item in intervals if item["version_id"] not in deleted]
+            assert events == sum(2 if item["valid_to"] else 1 for item in kept)
+            assert {item["end_reason"] for item in intervals if item["version_id"] in deleted} <= {
+                "deleted",
+                "moved",
+                "removed",
+            }
+            assert all(item["valid_to"] for item in intervals if item["version_id"] in deleted)

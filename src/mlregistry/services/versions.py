@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
 
 from mlregistry.auth.subject import Caller
 from mlregistry.orm import EntityVersion, MlRepo
@@ -512,7 +513,8 @@ async def apply_tags(
     await queries.lock_entity(session, version.entity_id)
     now = utcnow()
     taken = await labels.move_tags(session, caller, version, unique_tags, force=force, now=now)
-    for other in await queries.versions_by_ids(session, sorted(set(taken.values()))):
+    holders = await queries.versions_by_ids(session, sorted(set(taken.values()))) if taken else []
+    for other in holders:
         other.tags = [tag for tag in other.tags or [] if tag not in taken]
         other.updated_at = now
     version.tags = unique_tags
@@ -520,7 +522,7 @@ async def apply_tags(
     version.updated_at = now
     try:
         await queries.set_version_tags(session, version.entity_id, version_id, unique_tags)
-    except IntegrityError as exc:  # the version was deleted while this request waited for the lock
+    except (IntegrityError, StaleDataError) as exc:  # deleted while this request waited for the entity lock
         raise _version_not_found(family, version_id) from exc
     audit.note(session, caller, "apply_tags", family.manifest_type, version_id, tags=unique_tags, force=force)
 
