@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
+from sqlalchemy import Select, and_, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -488,3 +488,51 @@ async def record_idempotency_key(session: AsyncSession, subject_id: str, key: st
         .where(ApplyIdempotencyKey.subject_id == subject_id, ApplyIdempotencyKey.key == key)
         .values(version_id=version_id)
     )
+
+
+async def open_intervals_of_repo(session: AsyncSession, ml_repo_id: int) -> None:
+    """Open a history interval for every tag and alias the repo's versions hold, in two statements.
+
+    For rows written without the version engine (an import): each label starts at its version's
+    last change, as the history of labels older than the history table does."""
+    columns = [
+        "entity_id",
+        "kind",
+        "label",
+        "version_id",
+        "version",
+        "valid_from",
+        "start_reason",
+        "started_by_subject",
+    ]
+    target = [getattr(LabelInterval, column) for column in columns]
+    tags = (
+        select(
+            VersionTag.entity_id,
+            literal(LABEL_TAG),
+            VersionTag.tag,
+            EntityVersion.id,
+            EntityVersion.version,
+            EntityVersion.updated_at,
+            literal("set"),
+            EntityVersion.created_by_subject,
+        )
+        .join(EntityVersion, EntityVersion.id == VersionTag.version_id)
+        .where(EntityVersion.ml_repo_id == ml_repo_id, EntityVersion.state == STATE_FINALIZED)
+    )
+    aliases = select(
+        EntityVersion.entity_id,
+        literal(LABEL_ALIAS),
+        EntityVersion.version_alias,
+        EntityVersion.id,
+        EntityVersion.version,
+        EntityVersion.updated_at,
+        literal("set"),
+        EntityVersion.created_by_subject,
+    ).where(
+        EntityVersion.ml_repo_id == ml_repo_id,
+        EntityVersion.state == STATE_FINALIZED,
+        EntityVersion.version_alias.is_not(None),
+    )
+    for rows in (tags, aliases):
+        await session.execute(insert(LabelInterval).from_select(target, rows))
