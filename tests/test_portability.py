@@ -282,6 +282,17 @@ def test_import_under_a_new_name_next_to_the_original(sqlite_server: LiveServer,
         assert {tuple(version["tags"]) for version in versions} == {(), ("prod", "blue")}
         originals = churn(name)
         assert not {version["id"] for version in originals} & {version["id"] for version in versions}
+        # The copy's tags hold in its history too: the holder list agrees, and a forced move takes the tag.
+        tagged = next(version for version in versions if version["tags"])
+        holders = client.get(f"{API}/models/{tagged['model_id']}/tags").json()["data"]
+        assert sorted((item["name"], item["version_id"]) for item in holders) == [
+            ("blue", tagged["id"]),
+            ("prod", tagged["id"]),
+        ]
+        other = next(version for version in versions if not version["tags"])
+        move = {"model_version_id": other["id"], "tags": ["prod"], "force": True}
+        assert client.put(f"{API}/model-versions/tags", json=move).status_code == 200
+        assert client.get(f"{API}/model-versions/{tagged['id']}").json()["data"]["tags"] == ["blue"]
     # The viewer of the original is a viewer of the copy.
     with sqlite_server.client(viewer) as client:
         assert client.get(f"{API}/ml-repos", params={"name": copy}).json()["data"]
@@ -323,7 +334,8 @@ def test_a_damaged_archive_is_refused_and_leaves_nothing(
 
     lines = (directory / "records.jsonl").read_text().splitlines()
     position = next(index for index, line in enumerate(lines) if '"kind": "version"' in line)
-    lines[position] = lines[position].replace('"version": 1', '"version": 7')
+    assert '"state": "FINALIZED"' in lines[position]
+    lines[position] = lines[position].replace('"state": "FINALIZED"', '"state": "STAGED"')
     (directory / "records.jsonl").write_text("\n".join(lines) + "\n")
     refused = mlregistry(second_sqlite_server.settings, "import", str(directory), "--ml-repo", "damaged", "--quiet")
     assert refused.returncode == 1

@@ -287,7 +287,7 @@ def test_version_filters(server: LiveServer, user: LiveUser) -> None:
         repo = create_repo(client)
         name = repo["manifest"]["name"]
         a1 = apply_prompt_version(client, name, "alpha")
-        a2 = apply_prompt_version(client, name, "alpha")
+        a2 = apply_prompt_version(client, name, "alpha", description="second")  # an identical one is a replay
         b1 = apply_prompt_version(client, name, "beta")
         model = apply_model_version(client, name, "alpha")
 
@@ -322,7 +322,7 @@ def test_tags_are_unique_per_prompt_and_force_moves_them(server: LiveServer, use
     with server.client(user) as client:
         repo = create_repo(client)["manifest"]["name"]
         v1 = apply_prompt_version(client, repo, "tagged")
-        v2 = apply_prompt_version(client, repo, "tagged")
+        v2 = apply_prompt_version(client, repo, "tagged", description="second")
         other = apply_prompt_version(client, repo, "other")
         url = f"{API}/prompt-versions/tags"
         assert client.put(url, json={"prompt_version_id": v1["id"], "tags": ["prod", "stable"]}).json() == {}

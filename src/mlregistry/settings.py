@@ -63,6 +63,16 @@ class Settings(BaseSettings):
     oidc_auto_create: bool = Field(
         False, description="Create a user on the first valid OIDC token with an unknown e-mail."
     )
+    apply_replay_window_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="An apply without `Idempotency-Key` whose manifest equals the entity's newest version, sent by "
+        "the caller who created that version within this many seconds, is a replay and answers that version "
+        "(0 turns it off).",
+    )
+    idempotency_key_ttl_seconds: int = Field(
+        86400, ge=1, description="How long an apply's `Idempotency-Key` answers the version it created."
+    )
     max_page_size: int = Field(1000, ge=1, description="Largest `limit` a list accepts (422 above it).")
     default_page_size: int = Field(100, ge=1, description="`limit` of a list request that sends none.")
     storage_url: str | None = Field(

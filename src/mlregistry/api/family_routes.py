@@ -7,20 +7,53 @@ FastAPI reads each handler's request-body type from the family's spec when the h
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlregistry.api.deps import AppSettings, AppStorages, CurrentCaller, DbSession
-from mlregistry.api.paging import data_response, empty_response, split_repeated
-from mlregistry.schemas.common import DataEnvelope, EmptyResponse
+from mlregistry.api.paging import Page, PageParams, data_response, empty_response, list_response, split_repeated
+from mlregistry.auth.subject import Caller
+from mlregistry.schemas.common import DataEnvelope, EmptyResponse, ListEnvelope
+from mlregistry.schemas.labels import LabelEvent, LabelInterval
 from mlregistry.schemas.limits import INT32_MAX, VersionNumber
 from mlregistry.services import reaper, versions
 from mlregistry.services.errors import Invalid
 from mlregistry.services.families import Family
+from mlregistry.services.labels import LABEL_ALIAS, LABEL_TAG
 from mlregistry.services.versions import VersionQuery
+
+
+def as_of_param(
+    as_of: Annotated[
+        str | None,
+        Query(
+            description="ISO-8601 moment (e.g. `2026-03-01T12:00:00Z`; no offset means UTC): answer what was true "
+            "then (the versions that existed, their tags and aliases)"
+        ),
+    ] = None,
+) -> datetime | None:
+    if as_of is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(as_of)
+    except ValueError:
+        raise Invalid.field(["query", "as_of"], "must be an ISO-8601 date or date and time") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+AsOfParam = Annotated[datetime | None, Depends(as_of_param)]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Retries of an apply with the same key and manifest answer the version the first one made",
+    ),
+]
 
 
 def parse_steps(values: list[str] | None) -> list[int]:
@@ -52,6 +85,7 @@ class RunVersionFilters:
     version: int | None
     run_ids: list[str] | None
     run_steps: list[int] | None
+    as_of: datetime | None = None
 
     def query(self, entity_id: str | None) -> VersionQuery:
         return VersionQuery(
@@ -63,6 +97,7 @@ class RunVersionFilters:
             tag=self.tag,
             run_ids=self.run_ids,
             run_steps=self.run_steps,
+            as_of=self.as_of,
         )
 
 
@@ -77,6 +112,7 @@ def run_version_filters(
     run_ids: Annotated[list[str] | None, Query(description="Repeated key or comma-separated")] = None,
     run_steps: Annotated[list[str] | None, Query(description="Repeated key or comma-separated")] = None,
     include_internal_metadata: Annotated[bool, Query(description="Metadata is always returned unchanged")] = False,
+    as_of: AsOfParam = None,
 ) -> RunVersionFilters:
     return RunVersionFilters(
         tag=tag,
@@ -86,6 +122,7 @@ def run_version_filters(
         version=version,
         run_ids=split_repeated(run_ids) if run_ids is not None else None,
         run_steps=parse_steps(run_steps) if run_steps is not None else None,
+        as_of=as_of,
     )
 
 
@@ -128,9 +165,16 @@ def add_family_routes(router: APIRouter, spec: FamilyRoutes) -> None:
         return empty_response()
 
     async def apply_version(
-        body: apply_body, session: DbSession, settings: AppSettings, storages: AppStorages, caller: CurrentCaller
+        body: apply_body,
+        session: DbSession,
+        settings: AppSettings,
+        storages: AppStorages,
+        caller: CurrentCaller,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
-        result = await versions.apply_version(session, settings, storages, caller, family, body.manifest)
+        result = await versions.apply_version(
+            session, settings, storages, caller, family, body.manifest, idempotency_key=idempotency_key
+        )
         await session.commit()
         return data_response(result)
 
@@ -149,6 +193,68 @@ def add_family_routes(router: APIRouter, spec: FamilyRoutes) -> None:
         await reaper.drain_quietly(session, storages)
         return empty_response()
 
+    async def get_version_history(id: str, session: DbSession, caller: CurrentCaller) -> JSONResponse:
+        return data_response(await versions.version_history(session, caller, family, id))
+
+    def label_route(kind: str, query_name: str, *, history: bool) -> Any:
+        """The list of an entity's aliases or tags (`kind`): who holds them now or `as_of`, or every interval."""
+        only = f"Only this {query_name}"
+        if history:
+
+            async def list_label_history(
+                id: str,
+                session: DbSession,
+                caller: CurrentCaller,
+                page: PageParams,
+                label: Annotated[str | None, Query(alias=query_name, description=only)] = None,
+            ) -> JSONResponse:
+                return await list_labels(id, session, caller, page, kind, label, None, history=True)
+
+            return list_label_history
+
+        async def list_label_holders(
+            id: str,
+            session: DbSession,
+            caller: CurrentCaller,
+            page: PageParams,
+            as_of: AsOfParam = None,
+            label: Annotated[str | None, Query(alias=query_name, description=only)] = None,
+        ) -> JSONResponse:
+            return await list_labels(id, session, caller, page, kind, label, as_of, history=False)
+
+        return list_label_holders
+
+    async def list_labels(
+        id: str,
+        session: AsyncSession,
+        caller: Caller,
+        page: Page,
+        kind: str,
+        label: str | None,
+        as_of: datetime | None,
+        *,
+        history: bool,
+    ) -> JSONResponse:
+        items, total = await versions.entity_labels(
+            session,
+            caller,
+            family,
+            id,
+            kind,
+            name=label,
+            as_of=as_of,
+            history=history,
+            offset=page.offset,
+            limit=page.limit,
+        )
+        return list_response(items, total, page)
+
+    list_aliases = label_route(LABEL_ALIAS, "alias", history=False)
+    list_alias_history = label_route(LABEL_ALIAS, "alias", history=True)
+    list_tags = label_route(LABEL_TAG, "tag", history=False)
+    list_tag_history = label_route(LABEL_TAG, "tag", history=True)
+
+    intervals_envelope = ListEnvelope[LabelInterval]
     name = family.name
     routes: list[tuple[str, str, Any, str, str, Any, str]] = [
         # (method, path, handler, operation name, OpenAPI tag, response model, summary)
@@ -190,12 +296,67 @@ def add_family_routes(router: APIRouter, spec: FamilyRoutes) -> None:
             EmptyResponse,
             f"Delete a {label} version",
         ),
+        (
+            "GET",
+            f"{version_route}/history",
+            get_version_history,
+            f"get_{name}_version_history",
+            spec.version_tag,
+            DataEnvelope[list[LabelEvent]],
+            "A version's tag and alias history",
+        ),
+        (
+            "GET",
+            f"{entity_route}/aliases",
+            list_aliases,
+            f"list_{name}_aliases",
+            spec.entity_tag,
+            intervals_envelope,
+            f"Which version holds each alias of a {label}, now or `as_of` a moment",
+        ),
+        (
+            "GET",
+            f"{entity_route}/aliases/history",
+            list_alias_history,
+            f"list_{name}_alias_history",
+            spec.entity_tag,
+            intervals_envelope,
+            "Every version that held an alias, with intervals",
+        ),
+        (
+            "GET",
+            f"{entity_route}/tags",
+            list_tags,
+            f"list_{name}_tags",
+            spec.entity_tag,
+            intervals_envelope,
+            f"Which version holds each tag of a {label}, now or `as_of` a moment",
+        ),
+        (
+            "GET",
+            f"{entity_route}/tags/history",
+            list_tag_history,
+            f"list_{name}_tag_history",
+            spec.entity_tag,
+            intervals_envelope,
+            "Every version that held a tag, with intervals",
+        ),
     ]
     descriptions = {
         get_entity: "With its latest version embedded, if it has any.",
         delete_entity: "Deletes its versions too.",
         apply_version: spec.apply_description,
         apply_tags: "A tag names one version per entity; `force` moves a tag held by another version here.",
+        get_version_history: "Each time the version gained or lost a tag or its alias (set, moved with `force`, "
+        "removed, deleted with the version): who, when, from which version to which; oldest first.",
+        list_aliases: "Each alias with the version that holds it; with `as_of`, the holders at that moment, read "
+        "from the history's interval index.",
+        list_tags: "Each tag with the version that holds it; with `as_of`, the holders at that moment, read "
+        "from the history's interval index.",
+        list_alias_history: "Intervals ordered by alias, then start; `valid_to` null means it still holds it. "
+        "History outlives deleted versions.",
+        list_tag_history: "Intervals ordered by tag, then start; `valid_to` null means it still holds it. "
+        "History outlives deleted versions.",
     }
     for method, path, handler, operation, tag, response_model, summary in routes:
         router.add_api_route(

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
-from mlregistry.api.family_routes import FamilyRoutes, add_family_routes
+from mlregistry.api.family_routes import AsOfParam, FamilyRoutes, add_family_routes
 from mlregistry.api.paging import PageParams, data_response, list_response
 from mlregistry.schemas.common import DataEnvelope, ListEnvelope
 from mlregistry.schemas.limits import VersionNumber
@@ -83,8 +83,11 @@ async def list_prompt_versions(
     ml_repo_id: Annotated[str | None, Query()] = None,
     name: Annotated[str | None, Query(description="Exact prompt name")] = None,
     version: Annotated[VersionNumber | None, Query(description="Version number")] = None,
+    as_of: AsOfParam = None,
 ) -> JSONResponse:
-    query = VersionQuery(fqn=fqn, entity_id=prompt_id, ml_repo_id=ml_repo_id, name=name, version=version, tag=tag)
+    query = VersionQuery(
+        fqn=fqn, entity_id=prompt_id, ml_repo_id=ml_repo_id, name=name, version=version, tag=tag, as_of=as_of
+    )
     items, total = await versions.list_versions(
         session, settings, caller, CHAT_PROMPT, query, offset=page.offset, limit=page.limit
     )

@@ -4,8 +4,10 @@ from mlregistry.orm.artifacts import DataDirectory, StorageDeletion, VersionFile
 from mlregistry.orm.base import Base
 from mlregistry.orm.identity import AuditEvent, Team, TeamMember, VirtualAccount, VirtualAccountToken
 from mlregistry.orm.tables import (
+    ApplyIdempotencyKey,
     Entity,
     EntityVersion,
+    LabelInterval,
     MlRepo,
     MlRepoCollaborator,
     Token,
@@ -15,11 +17,13 @@ from mlregistry.orm.tables import (
 from mlregistry.orm.workspaces import Workspace, WorkspaceMember, WorkspaceModel
 
 __all__ = [
+    "ApplyIdempotencyKey",
     "AuditEvent",
     "Base",
     "DataDirectory",
     "Entity",
     "EntityVersion",
+    "LabelInterval",
     "MlRepo",
     "MlRepoCollaborator",
     "StorageDeletion",

@@ -135,3 +135,51 @@ class VersionTag(Base):
     entity_id: Mapped[str] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(256), primary_key=True, index=True)
     version_id: Mapped[str] = mapped_column(ForeignKey("entity_versions.id", ondelete="CASCADE"), index=True)
+
+
+class LabelInterval(Base):
+    """One stretch of time during which a tag or a `version_alias` named one version of an entity.
+
+    Written in the same transaction as every move: a set opens an interval, a removal, a forced move or
+    the version's delete closes it (`valid_to`). "As of" reads pick the interval that covers a moment
+    through the indexes below; the version id is kept without a foreign key so history outlives deletes.
+    """
+
+    __tablename__ = "version_label_intervals"
+    __table_args__ = (
+        Index(
+            "ix_version_label_intervals_entity_kind_label_from", "entity_id", "kind", "label", "valid_from", "valid_to"
+        ),
+        Index("ix_version_label_intervals_kind_label_from", "kind", "label", "valid_from", "valid_to"),
+        Index("ix_version_label_intervals_version_from", "version_id", "valid_from", "valid_to"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entity_id: Mapped[str] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))  # "tag" | "alias"
+    label: Mapped[str] = mapped_column(String(256))
+    version_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    version: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[datetime] = mapped_column()
+    valid_to: Mapped[datetime | None] = mapped_column()
+    start_reason: Mapped[str] = mapped_column(String(16))  # "set" | "moved"
+    from_version_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))  # the holder a forced move took it from
+    from_version: Mapped[int | None] = mapped_column(Integer)
+    started_by_subject: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    end_reason: Mapped[str | None] = mapped_column(String(16))  # "removed" | "moved" | "deleted"
+    to_version_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))  # where a forced move took it
+    to_version: Mapped[int | None] = mapped_column(Integer)
+    ended_by_subject: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+
+
+class ApplyIdempotencyKey(Base):
+    """An `Idempotency-Key` a caller sent with an apply, and the version that apply answered."""
+
+    __tablename__ = "apply_idempotency_keys"
+
+    subject_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    version_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(index=True)

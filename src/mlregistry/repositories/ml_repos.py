@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlregistry.orm import MlRepo
@@ -43,10 +44,19 @@ async def list_page(
     return list(page), int(total or 0)
 
 
-async def add(session: AsyncSession, repo: MlRepo) -> MlRepo:
-    session.add(repo)
-    await session.flush()
-    return repo
+async def add_if_absent(session: AsyncSession, repo: MlRepo) -> bool:
+    """Insert `repo` (setting its id) unless a repo with its name exists; False when one does.
+
+    One statement: a concurrent creator of the same name makes it wait (Postgres) and then do nothing,
+    so no writer fails on the unique name."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    values = {column.key: getattr(repo, column.key) for column in MlRepo.__table__.columns if column.key != "id"}
+    statement = insert(MlRepo).values(**values).on_conflict_do_nothing(index_elements=["name"]).returning(MlRepo.id)
+    created = (await session.execute(statement)).scalar()
+    if created is None:
+        return False
+    repo.id = int(created)
+    return True
 
 
 async def delete_by_id(session: AsyncSession, ml_repo_id: int) -> None:

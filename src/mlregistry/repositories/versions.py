@@ -7,18 +7,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, func, select, update
+from sqlalchemy import Select, and_, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from mlregistry.orm import Entity, EntityVersion, MlRepo, VersionTag
+from mlregistry.orm import ApplyIdempotencyKey, Entity, EntityVersion, LabelInterval, MlRepo, VersionTag
 from mlregistry.repositories.access import Access, AccessScope
 from mlregistry.repositories.ml_repos import repo_id_named
 
 STATE_STAGED = "STAGED"
 STATE_FINALIZED = "FINALIZED"
 STATE_FAILED = "FAILED"
+
+LABEL_TAG = "tag"
+LABEL_ALIAS = "alias"
 
 
 @dataclass
@@ -54,6 +57,7 @@ class VersionFilters:
     tag: str | None = None
     run_ids: Sequence[str] = field(default_factory=list)
     run_steps: Sequence[int] = field(default_factory=list)
+    as_of: datetime | None = None  # versions that existed then; `tag` as it was then
 
 
 @dataclass
@@ -80,8 +84,11 @@ async def upsert_entity(
     name: str,
     created_by_subject: dict[str, Any],
     now: datetime,
-) -> str:
-    """Create the entity if missing; return its id either way. One statement, safe under concurrency."""
+) -> tuple[str, str | None]:
+    """Create the entity if missing; return its id and latest version id either way.
+
+    One statement, safe under concurrency. On Postgres it also leaves the entity row locked until commit
+    (the insert, or the conflict's update), which serializes the entity's applies from here on."""
     insert = _insert(session)
     statement = (
         insert(Entity)
@@ -96,9 +103,10 @@ async def upsert_entity(
             updated_at=now,
         )
         .on_conflict_do_update(index_elements=["ml_repo_id", "family", "name"], set_={"updated_at": now})
-        .returning(Entity.id)
+        .returning(Entity.id, Entity.latest_version_id)
     )
-    return str((await session.execute(statement)).scalar_one())
+    entity_id, latest_version_id = (await session.execute(statement)).one()
+    return str(entity_id), latest_version_id
 
 
 async def allocate_next_version(session: AsyncSession, entity_id: str, version_id: str, now: datetime) -> int:
@@ -121,11 +129,17 @@ async def allocate_next_version(session: AsyncSession, entity_id: str, version_i
     return int((await session.execute(statement)).scalar_one())
 
 
-async def forget_finalized_version(session: AsyncSession, entity_id: str) -> None:
-    """After a finalized version is deleted: one fewer version, and the latest is the highest remaining one."""
+async def forget_finalized_version(session: AsyncSession, entity_id: str, version_id: str) -> None:
+    """Before a finalized version is deleted: one fewer version, and the latest is the highest other one.
+
+    Run before the delete, this update takes the entity's row lock first, as tag and alias moves do."""
     newest = (
         select(EntityVersion.id)
-        .where(EntityVersion.entity_id == entity_id, EntityVersion.state == STATE_FINALIZED)
+        .where(
+            EntityVersion.entity_id == entity_id,
+            EntityVersion.state == STATE_FINALIZED,
+            EntityVersion.id != version_id,
+        )
         .order_by(EntityVersion.version.desc())
         .limit(1)
         .scalar_subquery()
@@ -235,8 +249,15 @@ def _version_conditions(filters: VersionFilters, scope: AccessScope) -> list[Any
             conditions.append(EntityVersion.entity_id.in_(named))
     if filters.version is not None:
         conditions.append(EntityVersion.version == filters.version)
-    if filters.tag is not None:
+    if filters.tag is not None and filters.as_of is not None:
+        held = select(LabelInterval.version_id).where(
+            LabelInterval.kind == LABEL_TAG, LabelInterval.label == filters.tag, *_covers(filters.as_of)
+        )
+        conditions.append(EntityVersion.id.in_(held))
+    elif filters.tag is not None:
         conditions.append(EntityVersion.id.in_(select(VersionTag.version_id).where(VersionTag.tag == filters.tag)))
+    if filters.as_of is not None:
+        conditions.append(EntityVersion.created_at <= filters.as_of)
     if filters.run_ids:
         conditions.append(EntityVersion.run_id.in_(list(filters.run_ids)))
     if filters.run_steps:
@@ -271,7 +292,13 @@ async def _count_versions(
 ) -> int:
     """The exact total. Filters that select whole entities read their kept counts (a sum over the matching
     entities, not over their versions); filters on version attributes count the matching versions."""
-    per_version = filters.version is not None or filters.tag is not None or filters.run_ids or filters.run_steps
+    per_version = (
+        filters.version is not None
+        or filters.tag is not None
+        or filters.as_of is not None
+        or filters.run_ids
+        or filters.run_steps
+    )
     if per_version:
         total = await session.scalar(select(func.count()).select_from(EntityVersion).where(*conditions))
         return int(total or 0)
@@ -326,16 +353,6 @@ async def delete_entity(session: AsyncSession, entity_id: str) -> None:
     await session.execute(delete(Entity).where(Entity.id == entity_id))
 
 
-async def tag_holders(session: AsyncSession, entity_id: str, tags: Sequence[str]) -> dict[str, str]:
-    """tag -> id of the version of this entity that holds it."""
-    rows = await session.execute(
-        select(VersionTag.tag, VersionTag.version_id).where(
-            VersionTag.entity_id == entity_id, VersionTag.tag.in_(list(tags))
-        )
-    )
-    return {tag: version_id for tag, version_id in rows.all()}
-
-
 async def versions_by_ids(session: AsyncSession, version_ids: Sequence[str]) -> list[EntityVersion]:
     return list(await session.scalars(select(EntityVersion).where(EntityVersion.id.in_(list(version_ids)))))
 
@@ -348,3 +365,174 @@ async def set_version_tags(session: AsyncSession, entity_id: str, version_id: st
     )
     session.add_all(VersionTag(entity_id=entity_id, tag=tag, version_id=version_id) for tag in tags)
     await session.flush()
+
+
+def _covers(moment: datetime) -> list[Any]:
+    """The intervals that were open at `moment` (an interval includes its start, not its end)."""
+    return [LabelInterval.valid_from <= moment, or_(LabelInterval.valid_to.is_(None), LabelInterval.valid_to > moment)]
+
+
+async def lock_entity(session: AsyncSession, entity_id: str) -> None:
+    """Hold the entity's row lock until commit: tag and alias moves of one entity take turns.
+
+    SQLite needs no row lock: a write transaction holds the database's write lock from BEGIN IMMEDIATE."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(Entity.id).where(Entity.id == entity_id).with_for_update())
+
+
+async def open_intervals(
+    session: AsyncSession, entity_id: str, kind: str, labels: Sequence[str], version_id: str
+) -> list[LabelInterval]:
+    """The current holders of `labels`, and every label `version_id` holds now (open intervals only)."""
+    statement = select(LabelInterval).where(
+        LabelInterval.entity_id == entity_id,
+        LabelInterval.kind == kind,
+        LabelInterval.valid_to.is_(None),
+        or_(LabelInterval.label.in_(list(labels)), LabelInterval.version_id == version_id),
+    )
+    return list(await session.scalars(statement))
+
+
+async def close_intervals_of_version(
+    session: AsyncSession, version_id: str, now: datetime, reason: str, by: dict[str, Any]
+) -> None:
+    await session.execute(
+        update(LabelInterval)
+        .where(LabelInterval.version_id == version_id, LabelInterval.valid_to.is_(None))
+        .values(valid_to=now, end_reason=reason, ended_by_subject=by)
+    )
+
+
+async def labels_as_of(
+    session: AsyncSession, version_ids: Sequence[str], moment: datetime
+) -> dict[str, tuple[list[str], str | None]]:
+    """version id -> (its tags, its alias) at `moment`."""
+    rows = await session.execute(
+        select(LabelInterval.version_id, LabelInterval.kind, LabelInterval.label)
+        .where(LabelInterval.version_id.in_(list(version_ids)), *_covers(moment))
+        .order_by(LabelInterval.valid_from, LabelInterval.id)
+    )
+    labels: dict[str, tuple[list[str], str | None]] = {version_id: ([], None) for version_id in version_ids}
+    for version_id, kind, label in rows.all():
+        tags, alias = labels[version_id]
+        labels[version_id] = (tags, label) if kind == LABEL_ALIAS else ([*tags, label], alias)
+    return labels
+
+
+async def entity_label_intervals(
+    session: AsyncSession,
+    entity_id: str,
+    kind: str,
+    *,
+    label: str | None,
+    as_of: datetime | None,
+    current: bool,
+    offset: int,
+    limit: int,
+) -> tuple[list[LabelInterval], int]:
+    """An entity's intervals of one kind: all of them (history), those open at `as_of`, or the open ones."""
+    conditions: list[Any] = [LabelInterval.entity_id == entity_id, LabelInterval.kind == kind]
+    if label is not None:
+        conditions.append(LabelInterval.label == label)
+    if as_of is not None:
+        conditions.extend(_covers(as_of))
+    elif current:
+        conditions.append(LabelInterval.valid_to.is_(None))
+    page = await session.scalars(
+        select(LabelInterval)
+        .where(*conditions)
+        .order_by(LabelInterval.label, LabelInterval.valid_from, LabelInterval.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    total = await session.scalar(select(func.count()).select_from(LabelInterval).where(*conditions))
+    return list(page), int(total or 0)
+
+
+async def version_label_intervals(session: AsyncSession, version_id: str) -> list[LabelInterval]:
+    """Every interval during which this version held a tag or the alias, oldest first."""
+    return list(
+        await session.scalars(
+            select(LabelInterval)
+            .where(LabelInterval.version_id == version_id)
+            .order_by(LabelInterval.valid_from, LabelInterval.id)
+        )
+    )
+
+
+async def claim_idempotency_key(
+    session: AsyncSession, subject_id: str, key: str, request_sha256: str, now: datetime, expired_before: datetime
+) -> bool:
+    """Take `key` for this request; False when a live request with the key committed first.
+
+    On Postgres a concurrent holder of the key makes this wait for its commit or rollback."""
+    insert = _insert(session)
+    statement = insert(ApplyIdempotencyKey).values(
+        subject_id=subject_id, key=key, request_sha256=request_sha256, version_id=None, created_at=now
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["subject_id", "key"],
+        set_={"request_sha256": request_sha256, "version_id": None, "created_at": now},
+        where=ApplyIdempotencyKey.created_at < expired_before,
+    ).returning(ApplyIdempotencyKey.subject_id)
+    return (await session.execute(statement)).first() is not None
+
+
+async def get_idempotency_key(session: AsyncSession, subject_id: str, key: str) -> ApplyIdempotencyKey | None:
+    return await session.get(ApplyIdempotencyKey, (subject_id, key))
+
+
+async def record_idempotency_key(session: AsyncSession, subject_id: str, key: str, version_id: str) -> None:
+    await session.execute(
+        update(ApplyIdempotencyKey)
+        .where(ApplyIdempotencyKey.subject_id == subject_id, ApplyIdempotencyKey.key == key)
+        .values(version_id=version_id)
+    )
+
+
+async def open_intervals_of_repo(session: AsyncSession, ml_repo_id: int) -> None:
+    """Open a history interval for every tag and alias the repo's versions hold, in two statements.
+
+    For rows written without the version engine (an import): each label starts at its version's
+    last change, as the history of labels older than the history table does."""
+    columns = [
+        "entity_id",
+        "kind",
+        "label",
+        "version_id",
+        "version",
+        "valid_from",
+        "start_reason",
+        "started_by_subject",
+    ]
+    target = [getattr(LabelInterval, column) for column in columns]
+    tags = (
+        select(
+            VersionTag.entity_id,
+            literal(LABEL_TAG),
+            VersionTag.tag,
+            EntityVersion.id,
+            EntityVersion.version,
+            EntityVersion.updated_at,
+            literal("set"),
+            EntityVersion.created_by_subject,
+        )
+        .join(EntityVersion, EntityVersion.id == VersionTag.version_id)
+        .where(EntityVersion.ml_repo_id == ml_repo_id, EntityVersion.state == STATE_FINALIZED)
+    )
+    aliases = select(
+        EntityVersion.entity_id,
+        literal(LABEL_ALIAS),
+        EntityVersion.version_alias,
+        EntityVersion.id,
+        EntityVersion.version,
+        EntityVersion.updated_at,
+        literal("set"),
+        EntityVersion.created_by_subject,
+    ).where(
+        EntityVersion.ml_repo_id == ml_repo_id,
+        EntityVersion.state == STATE_FINALIZED,
+        EntityVersion.version_alias.is_not(None),
+    )
+    for rows in (tags, aliases):
+        await session.execute(insert(LabelInterval).from_select(target, rows))

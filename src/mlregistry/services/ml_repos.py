@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlregistry.auth.subject import Caller, normalise_principal
@@ -78,29 +77,31 @@ async def apply_ml_repo(
         if dry_run:
             repo.id = 0
             return ml_repo_to_wire(repo, settings.tenant_name)
-        try:
-            await repo_queries.add(session, repo)
-        except IntegrityError as exc:
-            raise Conflict(f"An ML repo named '{manifest.name}' already exists") from exc
-        audit.note(session, caller, "create", "ml-repo", repo.id, name=repo.name)
-    else:
-        if role_of(caller, existing) < Role.VIEWER:
-            raise Conflict(f"The ML repo name '{manifest.name}' is already taken")
-        repo = authorize(caller, existing, Role.ADMIN, not_found=_not_found(manifest.name))
-        if repo.storage_integration_fqn != manifest.storage_integration_fqn:
-            # The request is well-formed; the repo's state refuses it.
-            raise Conflict(
-                f"manifest.storage_integration_fqn cannot change on an existing ML repo "
-                f"(it is '{repo.storage_integration_fqn}')"
-            )
-        if dry_run:
-            preview = ml_repo_to_wire(repo, settings.tenant_name)
-            preview.update(manifest=wire_manifest, account_id=account_id)
-            return preview
-        repo.manifest = wire_manifest
-        repo.account_id = account_id
-        repo.updated_at = now
-        audit.note(session, caller, "update", "ml-repo", repo.id, name=repo.name)
+        if await repo_queries.add_if_absent(session, repo):
+            audit.note(session, caller, "create", "ml-repo", repo.id, name=repo.name)
+            await access_repo.replace_collaborators(session, repo.id, roles)
+            return ml_repo_to_wire(repo, settings.tenant_name)
+        # Created by a concurrent apply that committed first: this apply is a re-apply of it.
+        existing = await repo_queries.get_by_name(session, repo_scope(caller), manifest.name)
+        if existing is None:
+            raise Conflict(f"The ML repo '{manifest.name}' was deleted while it was applied; try again")
+    if role_of(caller, existing) < Role.VIEWER:
+        raise Conflict(f"The ML repo name '{manifest.name}' is already taken")
+    repo = authorize(caller, existing, Role.ADMIN, not_found=_not_found(manifest.name))
+    if repo.storage_integration_fqn != manifest.storage_integration_fqn:
+        # The request is well-formed; the repo's state refuses it.
+        raise Conflict(
+            f"manifest.storage_integration_fqn cannot change on an existing ML repo "
+            f"(it is '{repo.storage_integration_fqn}')"
+        )
+    if dry_run:
+        preview = ml_repo_to_wire(repo, settings.tenant_name)
+        preview.update(manifest=wire_manifest, account_id=account_id)
+        return preview
+    repo.manifest = wire_manifest
+    repo.account_id = account_id
+    repo.updated_at = now
+    audit.note(session, caller, "update", "ml-repo", repo.id, name=repo.name)
     await access_repo.replace_collaborators(session, repo.id, roles)
     return ml_repo_to_wire(repo, settings.tenant_name)
 

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlregistry.auth.subject import SYSTEM_CALLER
 from mlregistry.orm.base import UTCDateTime, utcnow
 from mlregistry.repositories import portability as queries
+from mlregistry.repositories import versions as version_queries
 from mlregistry.repositories.database import Database
 from mlregistry.services import audit
 from mlregistry.services.archive import ArchiveError, ArchiveReader, ArchiveWriter, HashingReader, Record
@@ -360,6 +361,7 @@ async def _import(
             progress.advance(records=1)
             file_records = await _insert_rows(session, target, records, progress)
             copied = await _copy_files(reader, target, progress)
+            await version_queries.open_intervals_of_repo(session, repo_id)  # their tags and aliases hold from here
             audit.note(
                 session,
                 SYSTEM_CALLER,

@@ -27,8 +27,12 @@ def ml_repo_to_wire(repo: MlRepo, tenant: str) -> dict[str, Any]:
     }
 
 
-def version_to_wire(row: VersionRow, family: Family, tenant: str) -> dict[str, Any]:
+def version_to_wire(
+    row: VersionRow, family: Family, tenant: str, *, labels: tuple[list[str], str | None] | None = None
+) -> dict[str, Any]:
+    """`labels`: the (tags, alias) to show instead of the current ones (an "as of" read)."""
     version = row.version
+    tags, alias = labels if labels is not None else (list(version.tags or []), version.version_alias)
     assert version.version is not None, "only finalized versions are presented"
     fqn = version_fqn(family.fqn_prefix, tenant, row.ml_repo_name, row.entity_name, version.version)
     wire: dict[str, Any] = {
@@ -40,13 +44,13 @@ def version_to_wire(row: VersionRow, family: Family, tenant: str) -> dict[str, A
         "created_by_subject": version.created_by_subject,
         "created_at": iso(version.created_at),
         "updated_at": iso(version.updated_at),
-        "tags": list(version.tags or []),
+        "tags": tags,
         "usage_code_snippet": family.usage_code_snippet(fqn),
     }
     if family.usage_code_snippets is not None:
         wire["usage_code_snippets"] = family.usage_code_snippets(fqn)
-    if version.version_alias is not None:
-        wire["version_alias"] = version.version_alias
+    if alias is not None:
+        wire["version_alias"] = alias
     if family.has_metrics:
         wire["metrics"] = list(version.metrics or [])
         wire["deployable"] = family.deployable(version.manifest)

@@ -6,20 +6,26 @@ fields); everything here is written once for all of them.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
 
 from mlregistry.auth.subject import Caller
 from mlregistry.orm import EntityVersion, MlRepo
 from mlregistry.orm.base import utcnow
 from mlregistry.repositories import versions as queries
 from mlregistry.repositories.versions import (
+    LABEL_ALIAS,
+    LABEL_TAG,
     STATE_FAILED,
     STATE_FINALIZED,
     STATE_STAGED,
@@ -28,7 +34,7 @@ from mlregistry.repositories.versions import (
     VersionRow,
 )
 from mlregistry.schemas.manifests import manifest_to_wire
-from mlregistry.services import audit, files, reaper
+from mlregistry.services import audit, files, labels, reaper
 from mlregistry.services.access import Role, authorize, repo_scope
 from mlregistry.services.errors import Conflict, Invalid, NotFound
 from mlregistry.services.families import FAMILY_BY_MANIFEST_TYPE, Family
@@ -51,6 +57,7 @@ class VersionQuery:
     tag: str | None = None
     run_ids: list[str] | None = None  # None: no filter; []: the given values can match nothing
     run_steps: list[int] | None = None
+    as_of: datetime | None = None
 
 
 @dataclass
@@ -85,12 +92,82 @@ async def apply_version(
     caller: Caller,
     family: Family,
     manifest: BaseModel,
+    *,
+    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
-    """Create the next version of an entity (creating the entity if needed), or update a named one."""
-    name: str = manifest.name  # type: ignore[attr-defined]
+    """Create the next version of an entity (creating the entity if needed), or update a named one.
+
+    With an `idempotency_key` the first apply that commits under the key decides the answer: a retry
+    with the key and the same manifest answers that version."""
     wire = manifest_to_wire(manifest)
     family.check_manifest(wire)
     repo = await repo_by_name(session, caller, manifest.ml_repo, Role.EDITOR)  # type: ignore[attr-defined]
+    if idempotency_key is not None:
+        replayed = await _claim_idempotency_key(session, settings, caller, family, wire, idempotency_key)
+        if replayed is not None:
+            return await _present_version(session, settings, caller, family, replayed)
+    result = await _apply(session, settings, storages, caller, family, repo, manifest, wire)
+    if idempotency_key is not None:
+        await queries.record_idempotency_key(session, caller.subject_id, idempotency_key, result["id"])
+    return result
+
+
+async def _claim_idempotency_key(
+    session: AsyncSession, settings: Settings, caller: Caller, family: Family, wire: dict[str, Any], key: str
+) -> str | None:
+    """None: this request holds the key now and applies. Else the id of the version the key answered."""
+    if not key or len(key) > 256:
+        raise Invalid.field(["header", "Idempotency-Key"], "must be 1-256 characters")
+    digest = hashlib.sha256(
+        json.dumps({"family": family.name, "manifest": wire}, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    now = utcnow()
+    expired_before = now - timedelta(seconds=settings.idempotency_key_ttl_seconds)
+    if await queries.claim_idempotency_key(session, caller.subject_id, key, digest, now, expired_before):
+        return None
+    held = await queries.get_idempotency_key(session, caller.subject_id, key)
+    if held is None or held.version_id is None:
+        raise Conflict("An apply with this Idempotency-Key was still in progress; try again")
+    if held.request_sha256 != digest:
+        raise Invalid.field(
+            ["header", "Idempotency-Key"], "was already used for a different manifest; send a new key for a new apply"
+        )
+    return held.version_id
+
+
+def _same_manifest(stored: dict[str, Any], wire: dict[str, Any]) -> bool:
+    """An apply without `version` repeats a stored version when all but the number it was given match."""
+    return {k: v for k, v in stored.items() if k != "version"} == {k: v for k, v in wire.items() if k != "version"}
+
+
+async def _recent_replay(
+    session: AsyncSession, settings: Settings, caller: Caller, latest_version_id: str | None, wire: dict[str, Any]
+) -> EntityVersion | None:
+    """The entity's newest version when this apply repeats it: same caller, same manifest, inside the window."""
+    window = settings.apply_replay_window_seconds
+    if latest_version_id is None or window <= 0:
+        return None
+    latest = await session.get(EntityVersion, latest_version_id)
+    if latest is None or latest.state != STATE_FINALIZED:
+        return None
+    if (latest.created_by_subject or {}).get("subjectId") != caller.subject_id:
+        return None
+    if latest.created_at < utcnow() - timedelta(seconds=window):
+        return None
+    return latest if _same_manifest(latest.manifest, wire) else None
+
+
+async def _apply(
+    session: AsyncSession,
+    settings: Settings,
+    storages: StorageRegistry,
+    caller: Caller,
+    family: Family,
+    repo: MlRepo,
+    manifest: BaseModel,
+    wire: dict[str, Any],
+) -> dict[str, Any]:
+    name: str = manifest.name  # type: ignore[attr-defined]
     alias: str | None = getattr(manifest, "version_alias", None)
     now = utcnow()
     number: int | None = getattr(manifest, "version", None)
@@ -99,11 +176,16 @@ async def apply_version(
 
     staged = await _staged_version_for(session, storages, family, repo.id, wire) if family.stageable else None
     if staged is not None and staged.state == STATE_FINALIZED:
-        # A replay of an apply that already committed this staged version: answer the same version.
-        return await _present_version(session, settings, caller, family, staged.id)
+        return await _repeat_of_finalized(session, settings, caller, family, staged, wire)
     if staged is not None:
         await files.record_files_at_finalize(session, storages, repo, staged)
-    entity_id = staged.entity_id if staged is not None else await _ensure_entity(session, caller, family, repo.id, name)
+        entity_id = staged.entity_id
+    else:
+        # From here on the entity's row is locked (Postgres): a concurrent replay waits and sees this one.
+        entity_id, latest_version_id = await _ensure_entity(session, caller, family, repo.id, name)
+        replayed = await _recent_replay(session, settings, caller, latest_version_id, wire)
+        if replayed is not None:
+            return _present_written(settings, caller, family, repo, name, replayed)
     version_id = staged.id if staged is not None else str(uuid.uuid4())
     number = await queries.allocate_next_version(session, entity_id, version_id, now)
     wire["version"] = number
@@ -118,7 +200,6 @@ async def apply_version(
             staged.step = int(wire.get("step") or 0)
             staged.created_at = created_at
             staged.updated_at = created_at
-            await session.flush()
         else:
             staged = _new_version(
                 version_id,
@@ -132,7 +213,9 @@ async def apply_version(
                 state=STATE_FINALIZED,
                 storage_root=_source_uri(wire),
             )
-            await queries.add_version(session, staged)
+        if alias is not None:
+            labels.open_interval(session, caller, LABEL_ALIAS, alias, staged, created_at)
+        await queries.add_version(session, staged)  # one flush: the version, its alias and its history
     except IntegrityError as exc:
         raise _alias_conflict(family, name, alias, exc) from exc
     audit.note(
@@ -141,7 +224,40 @@ async def apply_version(
     return _present_written(settings, caller, family, repo, name, staged)
 
 
-async def _ensure_entity(session: AsyncSession, caller: Caller, family: Family, ml_repo_id: int, name: str) -> str:
+async def _repeat_of_finalized(
+    session: AsyncSession,
+    settings: Settings,
+    caller: Caller,
+    family: Family,
+    finalized: EntityVersion,
+    wire: dict[str, Any],
+) -> dict[str, Any]:
+    """An apply naming the storage root of a version already finalized: a replay, or a Conflict.
+
+    The root's files belong to that version, so a changed manifest cannot become a second version of
+    them; and answering 200 with the old version would drop the change."""
+    if _same_manifest(finalized.manifest, wire):
+        return await _present_version(session, settings, caller, family, finalized.id)
+    raise Conflict(
+        f"source.uri is the storage root of {family.label.lower()} '{finalized.manifest.get('name')}' "
+        f"version {finalized.version} (id {finalized.id}); to change that version apply with `version: "
+        f"{finalized.version}`, to make a new version stage new files",
+        details=[
+            {
+                "loc": ["manifest", "source", "uri"],
+                "msg": "already finalized as another version",
+                "type": "conflict",
+                "version_id": finalized.id,
+                "version": finalized.version,
+            }
+        ],
+    )
+
+
+async def _ensure_entity(
+    session: AsyncSession, caller: Caller, family: Family, ml_repo_id: int, name: str
+) -> tuple[str, str | None]:
+    """The entity's id and its latest version id, creating it if missing."""
     return await queries.upsert_entity(
         session,
         entity_id=str(uuid.uuid4()),
@@ -202,7 +318,7 @@ async def stage_version(
         raise Invalid.field(["manifest", "source", "type"], "staging needs a `truefoundry` source")
     repo = await repo_by_name(session, caller, manifest.ml_repo, Role.EDITOR)  # type: ignore[attr-defined]
     now = utcnow()
-    entity_id = await _ensure_entity(session, caller, family, repo.id, manifest.name)  # type: ignore[attr-defined]
+    entity_id, _ = await _ensure_entity(session, caller, family, repo.id, manifest.name)  # type: ignore[attr-defined]
     version_id = str(uuid.uuid4())
     storage_root = storages.for_repo(repo.storage_integration_fqn).uri_for(files.version_prefix(repo.id, version_id))
     wire = manifest_to_wire(manifest)
@@ -267,14 +383,18 @@ async def _update_version(
     alias: str | None,
 ) -> dict[str, Any]:
     entity = await queries.find_entity(session, repo.id, family.name, name)
+    if entity is not None:
+        await queries.lock_entity(session, entity.id)  # before reading the version: alias moves take turns
     version = await queries.find_version(session, entity.id, number) if entity is not None else None
     if entity is None or version is None or version.state != STATE_FINALIZED:
         raise NotFound(f"{family.label} '{name}' has no version {number}; omit `version` to create a new version")
     if "source" in version.manifest and wire.get("source") != version.manifest.get("source"):
         raise Invalid.field(["manifest", "source"], "cannot change on an existing version")
+    now = utcnow()
+    await labels.move_alias(session, caller, version, alias, entity_label=f"{family.label.lower()} '{name}'", now=now)
     version.manifest = wire
     version.version_alias = alias
-    version.updated_at = utcnow()
+    version.updated_at = now
     try:
         await session.flush()
     except IntegrityError as exc:
@@ -320,10 +440,12 @@ async def get_version(
 async def delete_version(session: AsyncSession, caller: Caller, family: Family, version_id: str) -> None:
     row = await _authorized_version(session, caller, family, version_id, Role.ADMIN)
     repo = row.access.resource
+    # The entity's row lock first (as tag and alias moves take it), then the version's labels end with it.
+    await queries.forget_finalized_version(session, row.version.entity_id, version_id)
+    await queries.close_intervals_of_version(session, version_id, utcnow(), labels.REASON_DELETED, caller.as_subject())
     if family.stageable:
         await reaper.enqueue_version(session, repo.storage_integration_fqn, repo.id, version_id)
     await queries.delete_version(session, version_id)
-    await queries.forget_finalized_version(session, row.version.entity_id)
     audit.note(session, caller, "delete", family.manifest_type, version_id, version=row.version.version)
 
 
@@ -339,6 +461,7 @@ def _resolve_version_filters(settings: Settings, family: Family, query: VersionQ
         tag=query.tag,
         run_ids=query.run_ids or [],
         run_steps=query.run_steps or [],
+        as_of=query.as_of,
     )
     if query.ml_repo_id is not None:
         filters.ml_repo_id = parse_repo_id(query.ml_repo_id)
@@ -368,31 +491,74 @@ async def list_versions(
     if filters is None:
         return [], 0
     rows, total = await queries.list_versions(session, filters, repo_scope(caller), offset=offset, limit=limit)
-    return [version_to_wire(row, family, settings.tenant_name) for row in rows], total
+    if query.as_of is None:
+        return [version_to_wire(row, family, settings.tenant_name) for row in rows], total
+    then = await queries.labels_as_of(session, [row.version.id for row in rows], query.as_of)
+    return [version_to_wire(row, family, settings.tenant_name, labels=then[row.version.id]) for row in rows], total
 
 
 async def apply_tags(
     session: AsyncSession, caller: Caller, family: Family, version_id: str, tags: list[str], *, force: bool
 ) -> None:
-    """Make `tags` the version's tag set. A tag names one version per entity; `force` moves it here."""
+    """Make `tags` the version's tag set. A tag names one version per entity; `force` moves it here.
+
+    The entity's row lock serializes the moves of its tags, so the tag table, the versions' `tags` and
+    the history agree under any number of concurrent writers."""
     for index, tag in enumerate(tags):
         if not tag or len(tag) > 256 or tag != tag.strip():
             raise Invalid.field(["tags", index], "a tag is 1-256 characters without surrounding spaces")
     unique_tags = list(dict.fromkeys(tags))
     row = await _authorized_version(session, caller, family, version_id, Role.EDITOR)
-    entity_id = row.version.entity_id
-    holders = await queries.tag_holders(session, entity_id, unique_tags)
-    taken = {tag: holder for tag, holder in holders.items() if holder != version_id}
-    if taken and not force:
-        names = ", ".join(sorted(taken))
-        raise Conflict(f"Tags already in use by another version: {names}; pass force=true to move them")
-    for other in await queries.versions_by_ids(session, sorted(set(taken.values()))):
+    version = row.version
+    await queries.lock_entity(session, version.entity_id)
+    now = utcnow()
+    taken = await labels.move_tags(session, caller, version, unique_tags, force=force, now=now)
+    holders = await queries.versions_by_ids(session, sorted(set(taken.values()))) if taken else []
+    for other in holders:
         other.tags = [tag for tag in other.tags or [] if tag not in taken]
-        other.updated_at = utcnow()
-    row.version.tags = unique_tags
-    row.version.updated_at = utcnow()
-    await queries.set_version_tags(session, entity_id, version_id, unique_tags)
+        other.updated_at = now
+    version.tags = unique_tags
+    flag_modified(version, "tags")  # read before the lock: write the whole set even if it looked unchanged
+    version.updated_at = now
+    try:
+        await queries.set_version_tags(session, version.entity_id, version_id, unique_tags)
+    except (IntegrityError, StaleDataError) as exc:  # deleted while this request waited for the entity lock
+        raise _version_not_found(family, version_id) from exc
     audit.note(session, caller, "apply_tags", family.manifest_type, version_id, tags=unique_tags, force=force)
+
+
+# --- label history and "as of" reads ------------------------------------------------------------
+
+
+async def version_history(
+    session: AsyncSession, caller: Caller, family: Family, version_id: str
+) -> list[dict[str, Any]]:
+    """Every time this version gained or lost a tag or the alias: who, when, from which version to which."""
+    await _authorized_version(session, caller, family, version_id, Role.VIEWER)
+    return labels.version_events(await queries.version_label_intervals(session, version_id))
+
+
+async def entity_labels(
+    session: AsyncSession,
+    caller: Caller,
+    family: Family,
+    entity_id: str,
+    kind: str,
+    *,
+    name: str | None,
+    as_of: datetime | None,
+    history: bool,
+    offset: int,
+    limit: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """The entity's aliases or tags (`kind`): who holds them now, at `as_of`, or (`history`) every interval."""
+    if kind not in (LABEL_ALIAS, LABEL_TAG):
+        raise ValueError(kind)
+    await _authorized_entity(session, caller, family, entity_id, Role.VIEWER)
+    intervals, total = await queries.entity_label_intervals(
+        session, entity_id, kind, label=name, as_of=as_of, current=not history, offset=offset, limit=limit
+    )
+    return [labels.interval_to_wire(interval) for interval in intervals], total
 
 
 # --- entities ----------------------------------------------------------------------------------
