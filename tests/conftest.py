@@ -126,6 +126,12 @@ def make_settings(
         "tenant_name": "acme",
         # Fileset sources whose models may trust remote code (tests/test_workspace_models_http.py).
         "trusted_fileset_sources": ["trusted-src/", "partner/approved-ckpt"],
+        # Webhook tests deliver to receivers on 127.0.0.1, retry quickly and give up after three attempts.
+        "webhook_allowed_hosts": ["127.0.0.1"],
+        "webhook_poll_interval_seconds": 0.1,
+        "webhook_retry_base_seconds": 0.2,
+        "webhook_max_attempts": 3,
+        "webhook_timeout_seconds": 5,
     }
     if backend == "postgres":
         if postgres_databases is None:

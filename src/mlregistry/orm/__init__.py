@@ -12,6 +12,7 @@ from mlregistry.orm.tables import (
     User,
     VersionTag,
 )
+from mlregistry.orm.webhooks import Webhook, WebhookDelivery
 from mlregistry.orm.workspaces import Workspace, WorkspaceMember, WorkspaceModel
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "VersionTag",
     "VirtualAccount",
     "VirtualAccountToken",
+    "Webhook",
+    "WebhookDelivery",
     "Workspace",
     "WorkspaceMember",
     "WorkspaceModel",

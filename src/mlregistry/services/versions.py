@@ -28,7 +28,7 @@ from mlregistry.repositories.versions import (
     VersionRow,
 )
 from mlregistry.schemas.manifests import manifest_to_wire
-from mlregistry.services import audit, files, reaper
+from mlregistry.services import audit, events, files, reaper
 from mlregistry.services.access import Role, authorize, repo_scope
 from mlregistry.services.errors import Conflict, Invalid, NotFound
 from mlregistry.services.families import FAMILY_BY_MANIFEST_TYPE, Family
@@ -138,6 +138,7 @@ async def apply_version(
     audit.note(
         session, caller, "create", family.manifest_type, version_id, ml_repo=repo.name, name=name, version=number
     )
+    await events.version_created(session, caller, family, repo, name, staged)
     return _present_written(settings, caller, family, repo, name, staged)
 
 
@@ -273,6 +274,7 @@ async def _update_version(
     if "source" in version.manifest and wire.get("source") != version.manifest.get("source"):
         raise Invalid.field(["manifest", "source"], "cannot change on an existing version")
     version.manifest = wire
+    previous_alias = version.version_alias
     version.version_alias = alias
     version.updated_at = utcnow()
     try:
@@ -280,6 +282,7 @@ async def _update_version(
     except IntegrityError as exc:
         raise _alias_conflict(family, name, alias, exc) from exc
     audit.note(session, caller, "update", family.manifest_type, version.id, name=name, version=number)
+    await events.alias_moved(session, caller, family, repo, name, version, previous_alias=previous_alias)
     return _present_written(settings, caller, family, repo, name, version)
 
 
@@ -325,6 +328,7 @@ async def delete_version(session: AsyncSession, caller: Caller, family: Family, 
     await queries.delete_version(session, version_id)
     await queries.forget_finalized_version(session, row.version.entity_id)
     audit.note(session, caller, "delete", family.manifest_type, version_id, version=row.version.version)
+    await events.version_deleted(session, caller, family, row)
 
 
 def _resolve_version_filters(settings: Settings, family: Family, query: VersionQuery) -> VersionFilters | None:
@@ -386,6 +390,7 @@ async def apply_tags(
     if taken and not force:
         names = ", ".join(sorted(taken))
         raise Conflict(f"Tags already in use by another version: {names}; pass force=true to move them")
+    previous_tags = list(row.version.tags or [])
     for other in await queries.versions_by_ids(session, sorted(set(taken.values()))):
         other.tags = [tag for tag in other.tags or [] if tag not in taken]
         other.updated_at = utcnow()
@@ -393,6 +398,7 @@ async def apply_tags(
     row.version.updated_at = utcnow()
     await queries.set_version_tags(session, entity_id, version_id, unique_tags)
     audit.note(session, caller, "apply_tags", family.manifest_type, version_id, tags=unique_tags, force=force)
+    await events.tags_moved(session, caller, family, row, previous=previous_tags, taken=taken)
 
 
 # --- entities ----------------------------------------------------------------------------------
