@@ -144,6 +144,16 @@ def make_settings(
     return Settings(**values)  # type: ignore[arg-type]
 
 
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_databases: PostgresDatabases | None) -> str:
+    """A database that several server processes of one test share: a SQLite file, or a fresh Postgres database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    if postgres_databases is None:
+        pytest.skip("MLREGISTRY_TEST_POSTGRES_URL is not set")
+    return postgres_databases.create()
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def server(
     request: pytest.FixtureRequest,

@@ -50,11 +50,20 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     # Per path: the statuses of the next answers, in order; once used up, 200.
     scripted: dict[str, list[int]] = field(default_factory=dict)
+    # Per path: events the next answers wait for (the request is recorded first, then held).
+    held: dict[str, list[threading.Event]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail_next(self, path: str, count: int, status: int = 500) -> None:
         with self.lock:
             self.scripted.setdefault(path, []).extend([status] * count)
+
+    def hold_next(self, path: str) -> threading.Event:
+        """The next request to `path` is recorded and then gets no answer until the returned event is set."""
+        release = threading.Event()
+        with self.lock:
+            self.held.setdefault(path, []).append(release)
+        return release
 
     def at(self, path: str) -> list[Received]:
         with self.lock:
@@ -77,7 +86,12 @@ class Receiver:
         with self.lock:
             self.received.append(Received(path=path, headers=headers, body=body, at=time.monotonic()))
             statuses = self.scripted.get(path)
-            return statuses.pop(0) if statuses else 200
+            status = statuses.pop(0) if statuses else 200
+            holds = self.held.get(path)
+            release = holds.pop(0) if holds else None
+        if release is not None:
+            release.wait(timeout=60)
+        return status
 
 
 @contextmanager

@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Mlregistry-Signature"
 BATCH = 20
-LEASE_MARGIN_SECONDS = 30  # a claim outlives the longest attempt by this much
+LEASE_MARGIN_SECONDS = 5  # a claim outlives the longest attempt (bounded by the timeout) by this much
 ERROR_LENGTH = 1024
 
 
@@ -357,6 +357,18 @@ def retry_delay(settings: Settings, attempts: int) -> float:
 
 
 async def send(
+    client: httpx.AsyncClient, settings: Settings, webhook: Webhook, delivery: WebhookDelivery, attempt: int
+) -> Outcome:
+    """One attempt, bounded as a whole (name resolution included) by the timeout, so the claim's lease holds."""
+    try:
+        return await asyncio.wait_for(
+            _attempt(client, settings, webhook, delivery, attempt), settings.webhook_timeout_seconds
+        )
+    except TimeoutError:
+        return Outcome(False, None, f"no answer within {settings.webhook_timeout_seconds:g} s")
+
+
+async def _attempt(
     client: httpx.AsyncClient, settings: Settings, webhook: Webhook, delivery: WebhookDelivery, attempt: int
 ) -> Outcome:
     problem = await target_problem(settings, webhook.url)
