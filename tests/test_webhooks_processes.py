@@ -146,7 +146,7 @@ def test_kill_9_in_the_middle_of_a_delivery_sends_it_again(
 
 def test_two_processes_deliver_each_event_once(tmp_path: Path, database_url: str, receiver: Receiver) -> None:
     path = "/two-processes"
-    events = 40
+    events = 24
     first = serve(tmp_path, database_url, "first", poll=0.05)
     second = serve(tmp_path, database_url, "second", poll=0.05, migrate=False)
     try:
