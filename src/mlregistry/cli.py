@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlregistry import config_docs
 from mlregistry.logs import configure_logging
-from mlregistry.repositories.database import create_database
+from mlregistry.repositories.database import Database, create_database
 from mlregistry.repositories.migrations import upgrade_to_head
-from mlregistry.services import identity
+from mlregistry.services import identity, portability
 from mlregistry.services.errors import ServiceError
 from mlregistry.settings import Settings, load_settings
 
@@ -43,14 +43,13 @@ def _settings(**overrides: Any) -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `work` on the configured database; a refused request or a damaged archive exits 1 with its message."""
+
     async def run() -> T:
         database = create_database(settings)
         try:
-            async with database.session(write=True) as session:
-                result = await work(session)
-                await session.commit()
-                return result
+            return await work(database)
         finally:
             await database.dispose()
 
@@ -59,6 +58,19 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
     except ServiceError as exc:
         typer.echo(f"Error: {exc.message}", err=True)
         raise typer.Exit(1) from exc
+    except portability.ArchiveError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def transaction(database: Database) -> T:
+        async with database.session(write=True) as session:
+            result = await work(session)
+            await session.commit()
+            return result
+
+    return _with_database(settings, transaction)
 
 
 @app.command()
@@ -204,6 +216,76 @@ def create_token(
     expiry = issued.expires_at.isoformat() if issued.expires_at else "never"
     typer.echo(f"Token '{name}' for {user} (expires: {expiry}):")
     sys.stdout.write(issued.token + "\n")
+
+
+class _ProgressBar:
+    """Records and bytes as two bars on the terminal (rich); nothing when `quiet`."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn
+
+        self.bars = Progress(
+            TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), DownloadColumn(), disable=quiet
+        )
+        self.records = self.bars.add_task("records", total=None)
+        self.bytes = self.bars.add_task("bytes", total=None)
+
+    def start(self, records: int | None, total_bytes: int | None) -> None:
+        self.bars.update(self.records, total=records)
+        self.bars.update(self.bytes, total=total_bytes)
+
+    def advance(self, records: int = 0, copied_bytes: int = 0) -> None:
+        if records:
+            self.bars.advance(self.records, records)
+        if copied_bytes:
+            self.bars.advance(self.bytes, copied_bytes)
+
+    def __enter__(self) -> _ProgressBar:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+
+@app.command("export")
+def export_command(
+    ml_repo: Annotated[str, typer.Option("--ml-repo", help="Name of the ML repo to export")],
+    out: Annotated[Path, typer.Option("--out", help="A new `.tar` file, or a new (or empty) directory")],
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars")] = False,
+) -> None:
+    """Export an ML repo with its versions and their files to an archive (see README: Export and import)."""
+    settings = _settings()
+    with _ProgressBar(quiet) as bar:
+        summary = _with_database(
+            settings, lambda database: portability.export_repo(database, settings, ml_repo, out, bar)
+        )
+    typer.echo(
+        f"Exported ML repo '{summary.ml_repo}' to {out}: {summary.records} records, "
+        f"{summary.files} files, {summary.bytes} bytes (export id {summary.export_id})"
+    )
+
+
+@app.command("import")
+def import_command(
+    archive: Annotated[Path, typer.Argument(help="An archive written by `mlregistry export` (file or directory)")],
+    ml_repo: Annotated[str | None, typer.Option("--ml-repo", help="Import under this name instead")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars")] = False,
+) -> None:
+    """Import an archive as a new ML repo, all at once or not at all; a repeated import changes nothing."""
+    settings = _settings()
+    upgrade_to_head(settings)
+    with _ProgressBar(quiet) as bar:
+        summary = _with_database(
+            settings, lambda database: portability.import_archive(database, settings, archive, ml_repo, bar)
+        )
+    if summary.already_imported:
+        typer.echo(f"ML repo '{summary.ml_repo}' was already imported from this archive; nothing changed")
+        return
+    typer.echo(
+        f"Imported ML repo '{summary.ml_repo}' (id {summary.ml_repo_id}): {summary.records} records, "
+        f"{summary.files} files, {summary.bytes} bytes"
+    )
 
 
 def main() -> None:

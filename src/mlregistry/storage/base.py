@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import BinaryIO, Literal, Protocol
 
 Operation = Literal["READ", "WRITE"]
 READ: Operation = "READ"
 WRITE: Operation = "WRITE"
 
 MAX_PATH_LENGTH = 1024
+
+
+class Readable(Protocol):
+    """Anything read sequentially in blocks (a file, a response body, a wrapper that hashes)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class StorageError(Exception):
@@ -95,4 +101,14 @@ class Storage(Protocol):
 
     async def delete_prefix(self, prefix: str) -> None:
         """Delete everything below `prefix`, unfinished multipart uploads included."""
+        ...
+
+    # Blocking, for tools that copy whole objects (export and import): call them from a worker thread.
+
+    def open_reader(self, key: str) -> BinaryIO:
+        """A file-like reader of one object's bytes, streamed from the store."""
+        ...
+
+    def write_from(self, key: str, reader: Readable) -> tuple[int, str]:
+        """Store the bytes of `reader` as one object, streamed; answer their size and hex sha256."""
         ...

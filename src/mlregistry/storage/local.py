@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode
 
 from mlregistry.storage.base import (
@@ -27,6 +27,7 @@ from mlregistry.storage.base import (
     MultipartUpload,
     ObjectInfo,
     Operation,
+    Readable,
     StorageError,
     join_key,
     normalize_relative_path,
@@ -340,3 +341,31 @@ class LocalStorage:
         if normalize_relative_path(prefix) is None:
             raise StorageError(f"refusing to delete invalid prefix {prefix!r}")
         await asyncio.to_thread(self._remove, prefix)
+
+    # --- whole-object copies (export and import) ----------------------------------------------
+
+    def open_reader(self, key: str) -> BinaryIO:
+        try:
+            return self.object_path(key).open("rb")
+        except OSError as exc:
+            raise StorageError(f"cannot read '{key}': {exc.strerror}") from exc
+
+    def write_from(self, key: str, reader: Readable) -> tuple[int, str]:
+        self.object_path(key)  # validate the key before reading anything
+        temporary = self.tmp / uuid.uuid4().hex
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with temporary.open("wb") as output:
+                while block := reader.read(READ_BLOCK_BYTES):
+                    digest.update(block)
+                    output.write(block)
+                    size += len(block)
+                output.flush()
+                os.fsync(output.fileno())
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        stored = StoredObject(size=size, sha256=digest.hexdigest())
+        self._install_or_discard(temporary, key, stored)
+        return stored.size, stored.sha256

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from typing import Any
+from typing import Any, BinaryIO
 
 import boto3
 from botocore.client import Config
@@ -17,6 +17,7 @@ from mlregistry.storage.base import (
     MultipartUpload,
     ObjectInfo,
     Operation,
+    Readable,
     StorageError,
     join_key,
     normalize_relative_path,
@@ -187,3 +188,36 @@ class S3Storage:
             )
         objects = await self._list("list_objects_v2", "Contents", Prefix=base)
         await self._delete_keys([item["Key"] for item in objects])
+
+    # --- whole-object copies (export and import) ----------------------------------------------
+
+    def open_reader(self, key: str) -> BinaryIO:
+        try:
+            body: BinaryIO = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"S3 get_object failed for '{key}': {exc}") from exc
+        return body
+
+    def write_from(self, key: str, reader: Readable) -> tuple[int, str]:
+        hashing = _HashingReader(reader)
+        try:
+            # A managed transfer: multipart in bounded parts for large objects, one PUT for small ones.
+            self.client.upload_fileobj(hashing, self.bucket, self._key(key))
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"S3 upload failed for '{key}': {exc}") from exc
+        return hashing.size, hashing.digest.hexdigest()
+
+
+class _HashingReader:
+    """A reader that hashes and counts what passes through it (read sequentially by the upload)."""
+
+    def __init__(self, reader: Readable) -> None:
+        self.reader = reader
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        block = self.reader.read(size)
+        self.digest.update(block)
+        self.size += len(block)
+        return block

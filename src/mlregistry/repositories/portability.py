@@ -1,0 +1,101 @@
+"""Queries of export and import: an ML repo's rows streamed table by table, and inserted in batches."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import Select, Table, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlregistry.orm import AuditEvent, DataDirectory, Entity, EntityVersion, MlRepo, MlRepoCollaborator, VersionTag
+from mlregistry.orm.artifacts import VersionFile
+from mlregistry.repositories.versions import STATE_FINALIZED
+
+STREAM_BATCH = 1000
+
+ML_REPOS: Table = MlRepo.__table__  # type: ignore[assignment]
+COLLABORATORS: Table = MlRepoCollaborator.__table__  # type: ignore[assignment]
+ENTITIES: Table = Entity.__table__  # type: ignore[assignment]
+VERSIONS: Table = EntityVersion.__table__  # type: ignore[assignment]
+VERSION_TAGS: Table = VersionTag.__table__  # type: ignore[assignment]
+VERSION_FILES: Table = VersionFile.__table__  # type: ignore[assignment]
+DATA_DIRECTORIES: Table = DataDirectory.__table__  # type: ignore[assignment]
+
+
+def _finalized_versions(ml_repo_id: int) -> Any:
+    return (VERSIONS.c.ml_repo_id == ml_repo_id) & (VERSIONS.c.state == STATE_FINALIZED)
+
+
+def repo_statement(ml_repo_id: int) -> Select[Any]:
+    return select(ML_REPOS).where(ML_REPOS.c.id == ml_repo_id)
+
+
+def collaborators_statement(ml_repo_id: int) -> Select[Any]:
+    return select(COLLABORATORS).where(COLLABORATORS.c.ml_repo_id == ml_repo_id).order_by(COLLABORATORS.c.principal)
+
+
+def entities_statement(ml_repo_id: int) -> Select[Any]:
+    return select(ENTITIES).where(ENTITIES.c.ml_repo_id == ml_repo_id).order_by(ENTITIES.c.id)
+
+
+def versions_statement(ml_repo_id: int) -> Select[Any]:
+    """Finalized versions only: a stage still open (or failed) is not part of what the repo holds."""
+    return select(VERSIONS).where(_finalized_versions(ml_repo_id)).order_by(VERSIONS.c.id)
+
+
+def version_tags_statement(ml_repo_id: int) -> Select[Any]:
+    return (
+        select(VERSION_TAGS)
+        .join(VERSIONS, VERSIONS.c.id == VERSION_TAGS.c.version_id)
+        .where(_finalized_versions(ml_repo_id))
+        .order_by(VERSION_TAGS.c.entity_id, VERSION_TAGS.c.tag)
+    )
+
+
+def version_files_statement(ml_repo_id: int) -> Select[Any]:
+    """Each recorded file with its version's storage root (where its bytes are)."""
+    return (
+        select(VERSION_FILES, VERSIONS.c.storage_root, VERSIONS.c.ml_repo_id)
+        .join(VERSIONS, VERSIONS.c.id == VERSION_FILES.c.version_id)
+        .where(_finalized_versions(ml_repo_id))
+        .order_by(VERSION_FILES.c.version_id, VERSION_FILES.c.path)
+    )
+
+
+def data_directories_statement(ml_repo_id: int) -> Select[Any]:
+    return select(DATA_DIRECTORIES).where(DATA_DIRECTORIES.c.ml_repo_id == ml_repo_id).order_by(DATA_DIRECTORIES.c.id)
+
+
+async def stream(session: AsyncSession, statement: Select[Any]) -> AsyncIterator[dict[str, Any]]:
+    """The rows of `statement` as column-name mappings, fetched in batches (never all in memory)."""
+    result = await session.stream(statement.execution_options(yield_per=STREAM_BATCH))
+    async for row in result.mappings():
+        yield dict(row)
+
+
+async def repo_id_by_name(session: AsyncSession, name: str) -> int | None:
+    found: int | None = await session.scalar(select(ML_REPOS.c.id).where(ML_REPOS.c.name == name))
+    return found
+
+
+async def insert_repo(session: AsyncSession, values: dict[str, Any]) -> int:
+    new_id: int = (await session.execute(insert(ML_REPOS).values(**values).returning(ML_REPOS.c.id))).scalar_one()
+    return new_id
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(table), rows)
+
+
+async def import_export_ids(session: AsyncSession, ml_repo_id: int) -> list[str]:
+    """The archives (by export id) that an ML repo was imported from, as its audit trail records them."""
+    details = await session.scalars(
+        select(AuditEvent.details).where(
+            AuditEvent.resource_type == "ml-repo",
+            AuditEvent.resource_id == str(ml_repo_id),
+            AuditEvent.action == "import",
+        )
+    )
+    return [str(detail.get("export_id")) for detail in details if isinstance(detail, dict)]
