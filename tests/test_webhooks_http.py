@@ -80,6 +80,8 @@ def test_register_list_update_delete_and_who_may(server: LiveServer, user: LiveU
         assert "secret" not in changed.json()["data"]
         rotated = owner.patch(f"{API}/webhooks/{hook['id']}", json={"secret": "s" * 20}).json()["data"]
         assert rotated["secret"] == "s" * 20
+        private = owner.patch(f"{API}/webhooks/{hook['id']}", json={"url": "http://10.0.0.7/hook"})
+        assert private.status_code == 422 and private.json()["details"][0]["loc"] == ["body", "url"]
 
         # Every repo at once is for tenant admins only.
         everywhere = owner.post(f"{API}/webhooks", json={"name": "all", "url": url, "events": ["version.created"]})
@@ -218,10 +220,11 @@ def test_every_event_type_arrives_signed(server: LiveServer, user: LiveUser, rec
 def test_filters_by_repo_and_event_and_nothing_for_refused_changes(
     server: LiveServer, user: LiveUser, admin: LiveUser, receiver: Receiver
 ) -> None:
-    repo_path, tenant_path = hook_path(), hook_path()
+    repo_path, tenant_path, paused_path = hook_path(), hook_path(), hook_path()
     with server.client(user) as client:
         mine, other = create_repo(client), create_repo(client)
         register(client, receiver, repo_path, ml_repo_id=mine["id"], events=["version.deleted", "tag.moved"])
+        register(client, receiver, paused_path, ml_repo_id=mine["id"], active=False)
     with server.client(admin) as client:
         tenant_hook = register(client, receiver, tenant_path, events=["version.created"])  # every repo
     try:
@@ -243,6 +246,7 @@ def test_filters_by_repo_and_event_and_nothing_for_refused_changes(
             [kept["id"], dropped["id"], other_version["id"]]
         )
         assert {item.document["ml_repo"]["id"] for item in at_tenant} == {mine["id"], other["id"]}
+        assert receiver.at(paused_path) == [], "an inactive webhook receives nothing"
     finally:
         with server.client(admin) as client:
             assert client.delete(f"{API}/webhooks/{tenant_hook['id']}").status_code == 200
