@@ -172,7 +172,8 @@ def test_every_event_type_arrives_signed(server: LiveServer, user: LiveUser, rec
         "stage.failed",
         "prompt_version.created",
     ]
-    received = receiver.wait_for_count(path, len(expected))
+    # A batch is sent concurrently, so arrival order is not event order; `occurred_at` is.
+    received = sorted(receiver.wait_for_count(path, len(expected)), key=lambda item: item.document["occurred_at"])
     by_type: dict[str, list[dict[str, Any]]] = {}
     for item in received:
         assert item.headers["content-type"] == "application/json"
@@ -238,7 +239,7 @@ def test_filters_by_repo_and_event_and_nothing_for_refused_changes(
             assert refused.status_code == 409, "a refused change is rolled back with its events"
             assert client.delete(f"{API}/model-versions/{dropped['id']}").status_code == 200  # other repo
             assert client.delete(f"{API}/model-versions/{kept['id']}").status_code == 200
-        at_repo = receiver.wait_for(repo_path, lambda items: "version.deleted" in [i.event_type for i in items])
+        at_repo = sorted(receiver.wait_for_count(repo_path, 2), key=lambda item: item.document["occurred_at"])
         assert [item.event_type for item in at_repo] == ["tag.moved", "version.deleted"]
         assert [item.document["data"]["id"] for item in at_repo] == [kept["id"], kept["id"]]
         at_tenant = receiver.wait_for_count(tenant_path, 3)
