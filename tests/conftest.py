@@ -126,6 +126,12 @@ def make_settings(
         "tenant_name": "acme",
         # Fileset sources whose models may trust remote code (tests/test_workspace_models_http.py).
         "trusted_fileset_sources": ["trusted-src/", "partner/approved-ckpt"],
+        # Webhook tests deliver to receivers on 127.0.0.1, retry quickly and give up after three attempts.
+        "webhook_allowed_hosts": ["127.0.0.1"],
+        "webhook_poll_interval_seconds": 0.1,
+        "webhook_retry_base_seconds": 0.2,
+        "webhook_max_attempts": 3,
+        "webhook_timeout_seconds": 5,
     }
     if backend == "postgres":
         if postgres_databases is None:
@@ -136,6 +142,16 @@ def make_settings(
             values["s3_endpoint_url"] = s3.endpoint_url
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_databases: PostgresDatabases | None) -> str:
+    """A database that several server processes of one test share: a SQLite file, or a fresh Postgres database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    if postgres_databases is None:
+        pytest.skip("MLREGISTRY_TEST_POSTGRES_URL is not set")
+    return postgres_databases.create()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

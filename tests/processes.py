@@ -77,21 +77,21 @@ def serving(env: dict[str, str], *extra_args: str) -> Iterator[str]:
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def readme_block(marker: str) -> str:
-    """The bash block between `<!-- {marker}:start -->` and `<!-- {marker}:end -->` in the README."""
+def readme_block(marker: str, language: str = "bash") -> str:
+    """The code block between `<!-- {marker}:start -->` and `<!-- {marker}:end -->` in the README."""
     text = README.read_text()
     block = text.split(f"<!-- {marker}:start -->", 1)[1].split(f"<!-- {marker}:end -->", 1)[0]
-    match = re.search(r"```bash\n(.*?)```", block, re.S)
+    match = re.search(rf"```{language}\n(.*?)```", block, re.S)
     assert match, f"the README lost its {marker} block"
     return match.group(1)
 
 
-def run_readme_block(marker: str, url: str, token: str) -> list[Any]:
+def run_readme_block(marker: str, url: str, token: str, **env: str) -> list[Any]:
     """Run a README block as written against `url`; one parsed JSON answer per curl, in order."""
     script = "set -euo pipefail\n" + readme_block(marker).replace("\ncurl", "\necho\ncurl")
     result = subprocess.run(
         ["bash", "-c", script],
-        env={**os.environ, "MLREGISTRY_URL": url, "TOKEN": token},
+        env={**os.environ, "MLREGISTRY_URL": url, "TOKEN": token, **env},
         capture_output=True,
         text=True,
         timeout=60,

@@ -6,22 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.conftest import PostgresDatabases
 from tests.factories import API, model_manifest
 from tests.processes import cli_env, run_cli, serving
 
 BOOTSTRAP = "tfy_bootstrap_token_for_tests_0123456789"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_databases: PostgresDatabases | None) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
-    if postgres_databases is None:
-        pytest.skip("MLREGISTRY_TEST_POSTGRES_URL is not set")
-    return postgres_databases.create()
 
 
 def test_bootstrap_token_and_cli_users(tmp_path: Path, database_url: str) -> None:

@@ -24,6 +24,7 @@ from mlregistry.api import (
     teams,
     users,
     virtual_accounts,
+    webhooks,
     workspace_models,
     workspaces,
 )
@@ -35,6 +36,7 @@ from mlregistry.auth.oidc import OidcVerifier
 from mlregistry.logs import configure_logging
 from mlregistry.repositories.database import create_database
 from mlregistry.services import reaper
+from mlregistry.services import webhooks as webhook_worker
 from mlregistry.settings import Settings, load_settings
 from mlregistry.storage import build_storages
 
@@ -51,6 +53,7 @@ REGISTRY_ROUTERS = (
     virtual_accounts.router,
     teams.router,
     audit_events.router,
+    webhooks.router,
 )
 # The NeMo-style entity API has its own paths (`/apis/...`), served at the root.
 ENTITY_ROUTERS = (workspaces.router, workspace_models.router)
@@ -74,13 +77,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.reaper_interval_seconds > 0
             else None
         )
+        webhook_task = (
+            asyncio.create_task(webhook_worker.run_forever(database, settings))
+            if settings.webhook_poll_interval_seconds > 0
+            else None
+        )
         try:
             yield
         finally:
-            if reaper_task is not None:
-                reaper_task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await reaper_task
+            for task in (reaper_task, webhook_task):
+                if task is not None:
+                    task.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await task
             await database.dispose()
 
     app = FastAPI(

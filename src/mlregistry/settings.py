@@ -106,10 +106,28 @@ class Settings(BaseSettings):
         description="Fileset sources whose model entities may set `trust_remote_code: true` (comma-separated): "
         "a workspace (`team-nlp/`) or a full fileset name (`team-nlp/llama-ckpt`). Administrators bypass the list.",
     )
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Webhook targets allowed although they are private, loopback or link-local (comma-separated "
+        "host names or networks, e.g. `127.0.0.1,10.0.0.0/8`). Every other such target is refused.",
+    )
+    webhook_poll_interval_seconds: float = Field(
+        1.0, ge=0, description="Seconds between the webhook worker's looks at the outbox; 0 disables delivery."
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Seconds a webhook target has to answer one delivery."
+    )
+    webhook_max_attempts: int = Field(
+        8, ge=1, le=100, description="Attempts per delivery before it is marked `failed` (redeliver sends it again)."
+    )
+    webhook_retry_base_seconds: float = Field(
+        10.0, gt=0, description="Wait before the first retry; each further retry waits twice as long."
+    )
+    webhook_retry_max_seconds: float = Field(3600.0, gt=0, description="Longest wait between two attempts.")
 
-    @field_validator("trusted_fileset_sources", mode="before")
+    @field_validator("trusted_fileset_sources", "webhook_allowed_hosts", mode="before")
     @classmethod
-    def _split_sources(cls, value: Any) -> Any:
+    def _split_comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

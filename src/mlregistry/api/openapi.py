@@ -38,10 +38,20 @@ TAG_DESCRIPTIONS: dict[str, str] = {
     "Audit": "Who changed what, when: the audit trail of every mutation.",
     "Workspaces": "NeMo-style workspaces and their members (`/apis/entities/v2`).",
     "Model entities": "NeMo-style model entities of a workspace (`/apis/models/v2`).",
+    "Webhooks": "Signed HTTP callbacks for registry events, delivered from an outbox with retries.",
 }
 
 # Descriptions of the operations whose routes give none (a route's own `description` wins).
 OPERATION_DESCRIPTIONS: dict[str, str] = {
+    "create_webhook": "Registers a target URL for events of one ML repo (repo admins) or of every repo (tenant "
+    "admins). The answer shows the signing secret once.",
+    "list_webhooks": "The webhooks the caller administers, filtered by ML repo and event.",
+    "get_webhook": "One webhook by id (its secret is never shown again).",
+    "update_webhook": "Changes the URL, events, secret or whether deliveries are paused; omitted fields keep "
+    "their values.",
+    "delete_webhook": "Deletes the webhook with its delivery log; pending deliveries are not sent.",
+    "list_deliveries": "Each delivery of the webhook with its status, attempts, last answer and last error.",
+    "redeliver": "Queues the delivery's event again as a new delivery with the same event id.",
     "healthz": "Answers 200 while the process runs; it does not touch the database.",
     "readyz": "Answers 200 when a database query succeeds, else 503 with the error's type.",
     "prometheus_metrics": "Request counts and latencies per route and status, database pool usage, signed URLs "

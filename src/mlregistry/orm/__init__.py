@@ -14,6 +14,7 @@ from mlregistry.orm.tables import (
     User,
     VersionTag,
 )
+from mlregistry.orm.webhooks import Webhook, WebhookDelivery
 from mlregistry.orm.workspaces import Workspace, WorkspaceMember, WorkspaceModel
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "VersionTag",
     "VirtualAccount",
     "VirtualAccountToken",
+    "Webhook",
+    "WebhookDelivery",
     "Workspace",
     "WorkspaceMember",
     "WorkspaceModel",

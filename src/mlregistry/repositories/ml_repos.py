@@ -28,6 +28,13 @@ async def get_by_name(session: AsyncSession, scope: AccessScope, name: str) -> A
     return await _access(session, scope, MlRepo.name == name)
 
 
+async def readable_with_rank(session: AsyncSession, scope: AccessScope) -> list[tuple[MlRepo, int]]:
+    """Every ML repo the scope can read, with the caller's collaborator rank on it."""
+    conditions = [clause] if (clause := scope.clause(MlRepo.id)) is not None else []
+    rows = await session.execute(select(MlRepo, scope.rank_column(MlRepo.id)).where(*conditions))
+    return [(row[0], int(row[1] or 0)) for row in rows]
+
+
 async def list_page(
     session: AsyncSession, scope: AccessScope, *, name: str | None, offset: int, limit: int
 ) -> tuple[list[MlRepo], int]:

@@ -16,7 +16,7 @@ from mlregistry.orm import EntityVersion, MlRepo
 from mlregistry.repositories import files as queries
 from mlregistry.repositories import versions as version_queries
 from mlregistry.repositories.versions import STATE_FINALIZED, STATE_STAGED, VersionRow
-from mlregistry.services import audit
+from mlregistry.services import audit, events
 from mlregistry.services.access import Role, authorize, repo_scope
 from mlregistry.services.errors import Conflict, Invalid, NotFound
 from mlregistry.services.families import FAMILIES
@@ -238,6 +238,7 @@ async def mark_stage_failure(session: AsyncSession, storages: StorageRegistry, c
         return False
     await queries.enqueue_deletions(session, target.row.access.resource.storage_integration_fqn, [target.prefix])
     audit.note(session, caller, "mark_stage_failure", FAMILIES[target.row.version.family].manifest_type, version_id)
+    await events.stage_failed(session, caller, FAMILIES[target.row.version.family], target.row)
     return True
 
 

@@ -34,7 +34,7 @@ from mlregistry.repositories.versions import (
     VersionRow,
 )
 from mlregistry.schemas.manifests import manifest_to_wire
-from mlregistry.services import audit, files, labels, reaper
+from mlregistry.services import audit, events, files, labels, reaper
 from mlregistry.services.access import Role, authorize, repo_scope
 from mlregistry.services.errors import Conflict, Invalid, NotFound
 from mlregistry.services.families import FAMILY_BY_MANIFEST_TYPE, Family
@@ -221,6 +221,7 @@ async def _apply(
     audit.note(
         session, caller, "create", family.manifest_type, version_id, ml_repo=repo.name, name=name, version=number
     )
+    await events.version_created(session, caller, family, repo, name, staged)
     return _present_written(settings, caller, family, repo, name, staged)
 
 
@@ -391,6 +392,7 @@ async def _update_version(
     if "source" in version.manifest and wire.get("source") != version.manifest.get("source"):
         raise Invalid.field(["manifest", "source"], "cannot change on an existing version")
     now = utcnow()
+    previous_alias = version.version_alias
     await labels.move_alias(session, caller, version, alias, entity_label=f"{family.label.lower()} '{name}'", now=now)
     version.manifest = wire
     version.version_alias = alias
@@ -400,6 +402,7 @@ async def _update_version(
     except IntegrityError as exc:
         raise _alias_conflict(family, name, alias, exc) from exc
     audit.note(session, caller, "update", family.manifest_type, version.id, name=name, version=number)
+    await events.alias_moved(session, caller, family, repo, name, version, previous_alias=previous_alias)
     return _present_written(settings, caller, family, repo, name, version)
 
 
@@ -447,6 +450,7 @@ async def delete_version(session: AsyncSession, caller: Caller, family: Family, 
         await reaper.enqueue_version(session, repo.storage_integration_fqn, repo.id, version_id)
     await queries.delete_version(session, version_id)
     audit.note(session, caller, "delete", family.manifest_type, version_id, version=row.version.version)
+    await events.version_deleted(session, caller, family, row)
 
 
 def _resolve_version_filters(settings: Settings, family: Family, query: VersionQuery) -> VersionFilters | None:
@@ -512,6 +516,7 @@ async def apply_tags(
     version = row.version
     await queries.lock_entity(session, version.entity_id)
     now = utcnow()
+    previous_tags = list(version.tags or [])
     taken = await labels.move_tags(session, caller, version, unique_tags, force=force, now=now)
     holders = await queries.versions_by_ids(session, sorted(set(taken.values()))) if taken else []
     for other in holders:
@@ -525,6 +530,7 @@ async def apply_tags(
     except (IntegrityError, StaleDataError) as exc:  # deleted while this request waited for the entity lock
         raise _version_not_found(family, version_id) from exc
     audit.note(session, caller, "apply_tags", family.manifest_type, version_id, tags=unique_tags, force=force)
+    await events.tags_moved(session, caller, family, row, previous=previous_tags, taken=taken)
 
 
 # --- label history and "as of" reads ------------------------------------------------------------
