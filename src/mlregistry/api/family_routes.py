@@ -37,7 +37,7 @@ def as_of_param(
         ),
     ] = None,
 ) -> datetime | None:
-    if as_of is None:
+    if not as_of:  # an empty `as_of=` asks for no moment: the present
         return None
     try:
         moment = datetime.fromisoformat(as_of)
