@@ -30,19 +30,16 @@ from mlregistry.services.versions import VersionQuery
 
 def as_of_param(
     as_of: Annotated[
-        str | None,
+        datetime | None,
         Query(
             description="ISO-8601 moment (e.g. `2026-03-01T12:00:00Z`; no offset means UTC): answer what was true "
             "then (the versions that existed, their tags and aliases)"
         ),
     ] = None,
 ) -> datetime | None:
-    if not as_of:  # an empty `as_of=` asks for no moment: the present
+    if as_of is None:
         return None
-    try:
-        moment = datetime.fromisoformat(as_of)
-    except ValueError:
-        raise Invalid.field(["query", "as_of"], "must be an ISO-8601 date or date and time") from None
+    moment = as_of
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
