@@ -11,7 +11,14 @@ from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.api.paging import PageParams, data_response, empty_response, list_response
 from mlregistry.schemas.common import DataEnvelope, EmptyResponse, ListEnvelope
-from mlregistry.schemas.webhooks import CreateWebhookRequest, UpdateWebhookRequest, WebhookDeliveryOut, WebhookOut
+from mlregistry.schemas.webhooks import (
+    CreateWebhookRequest,
+    DeliveryStatus,
+    EventType,
+    UpdateWebhookRequest,
+    WebhookDeliveryOut,
+    WebhookOut,
+)
 from mlregistry.services import webhooks
 
 router = APIRouter(tags=["Webhooks"], responses=ERROR_RESPONSES)
@@ -32,7 +39,7 @@ async def list_webhooks(
     caller: CurrentCaller,
     page: PageParams,
     ml_repo_id: Annotated[str | None, Query(description="Only the webhooks of this ML repo")] = None,
-    event: Annotated[str | None, Query(description="Only webhooks that receive this event type")] = None,
+    event: Annotated[EventType | None, Query(description="Only webhooks that receive this event type")] = None,
 ) -> JSONResponse:
     items, total = await webhooks.list_webhooks(
         session, caller, ml_repo_id=ml_repo_id, event_type=event, offset=page.offset, limit=page.limit
@@ -72,7 +79,7 @@ async def list_deliveries(
     settings: AppSettings,
     caller: CurrentCaller,
     page: PageParams,
-    status: Annotated[str | None, Query(description="`pending`, `delivered` or `failed`")] = None,
+    status: Annotated[DeliveryStatus | None, Query(description="`pending`, `delivered` or `failed`")] = None,
 ) -> JSONResponse:
     items, total = await webhooks.list_deliveries(
         session, settings, caller, id, status=status, offset=page.offset, limit=page.limit

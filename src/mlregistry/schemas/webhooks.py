@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,7 +13,17 @@ WebhookUrl = Annotated[str, Field(min_length=1, max_length=2048, description="An
 WebhookSecret = Annotated[
     str, Field(min_length=16, max_length=256, description="HMAC-SHA256 key (16-256 characters); generated if omitted")
 ]
-EventList = Annotated[list[str], Field(min_length=1, max_length=16, description="Event types to receive")]
+EventType = Literal[
+    "version.created",
+    "alias.moved",
+    "tag.moved",
+    "version.deleted",
+    "stage.failed",
+    "prompt_version.created",
+    "run.finished",
+]
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+EventList = Annotated[list[EventType], Field(min_length=1, max_length=16, description="Event types to receive")]
 
 
 class CreateWebhookRequest(BaseModel):

@@ -18,6 +18,7 @@ import secrets
 import socket
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -113,7 +114,7 @@ async def _check_target(settings: Settings, url: str, field: str) -> None:
         raise Invalid.field(["body", field], problem)
 
 
-def _check_events(event_types: list[str]) -> list[str]:
+def _check_events(event_types: Sequence[str]) -> list[str]:
     for index, event_type in enumerate(event_types):
         if event_type not in events.EVENT_TYPES:
             raise Invalid.field(
