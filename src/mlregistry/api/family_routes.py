@@ -48,6 +48,8 @@ IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
+        min_length=1,
+        max_length=256,
         description="Retries of an apply with the same key and manifest answer the version the first one made",
     ),
 ]

@@ -9,7 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlregistry.schemas.common import Subject
 
 WebhookName = Annotated[str, Field(min_length=1, max_length=256)]
-WebhookUrl = Annotated[str, Field(min_length=1, max_length=2048, description="An `http://` or `https://` URL")]
+WebhookUrl = Annotated[
+    str,
+    Field(
+        min_length=8,
+        max_length=2048,
+        # Stated in the schema, checked by the service (its message says what is wrong with the URL).
+        json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
+        description="An `http://` or `https://` URL whose host resolves to a public address",
+    ),
+]
 WebhookSecret = Annotated[
     str, Field(min_length=16, max_length=256, description="HMAC-SHA256 key (16-256 characters); generated if omitted")
 ]

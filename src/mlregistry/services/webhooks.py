@@ -97,6 +97,8 @@ async def target_problem(settings: Settings, url: str) -> str | None:
     host = parts.hostname
     try:
         addresses = await _addresses(host, port)
+    except UnicodeError:  # a host name that IDNA cannot encode (control characters, empty labels)
+        return f"host '{host}' is not a valid host name"
     except OSError:
         return f"host '{host}' does not resolve"
     for address in addresses:
