@@ -134,5 +134,10 @@ def stored_objects(server: LiveServer, prefix: str) -> list[str]:
     return found
 
 
+def version_objects(server: LiveServer, repo_id: object, version_id: str) -> list[str]:
+    """Everything the storage holds of one version: its uploads while staged and its finalized files."""
+    return stored_objects(server, f"{repo_id}/staging/{version_id}") + stored_objects(server, f"{repo_id}/{version_id}")
+
+
 def new_repo_name() -> str:
     return unique("repo")

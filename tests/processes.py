@@ -40,6 +40,13 @@ def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
 @contextmanager
 def serving(env: dict[str, str], *extra_args: str) -> Iterator[str]:
     """A `mlregistry serve` process; yields its base URL once /readyz answers."""
+    with serving_process(env, *extra_args) as (url, _process):
+        yield url
+
+
+@contextmanager
+def serving_process(env: dict[str, str], *extra_args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """A `mlregistry serve` process and its base URL once /readyz answers (to kill it, for instance)."""
     port = free_port()
     log_path = Path(env["MLREGISTRY_DATA_DIR"]) / f"serve-{port}.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed in finally
@@ -64,9 +71,10 @@ def serving(env: dict[str, str], *extra_args: str) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not become ready")
             time.sleep(0.1)
-        yield url
+        yield url, process
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:

@@ -23,6 +23,7 @@ from tests.data_path import (
     signed_urls,
     stage,
     stored_objects,
+    version_objects,
 )
 from tests.factories import API, create_repo, model_manifest, unique
 from tests.live import LiveServer, LiveUser
@@ -156,11 +157,10 @@ def test_mark_stage_failure_removes_the_files(server: LiveServer, user: LiveUser
             f"{API}/artifact-versions/signed-urls/multipart", json={"id": staged["id"], "path": "big", "num_parts": 2}
         )
         assert created.status_code == 200
-        prefix = f"{repo['id']}/{staged['id']}"
-        assert stored_objects(server, prefix)
+        assert version_objects(server, repo["id"], staged["id"])
         response = client.post(f"{API}/artifact-versions/mark-stage-failure", json={"id": staged["id"]})
         assert response.status_code == 200 and response.json() == {}
-        assert stored_objects(server, prefix) == []
+        assert version_objects(server, repo["id"], staged["id"]) == []
         # Reporting again is harmless, and the failed stage can no longer be finalized.
         assert client.post(f"{API}/artifact-versions/mark-stage-failure", json={"id": staged["id"]}).status_code == 200
         refused = finalize(client, "artifact-versions", manifest, staged["storage_root"])
@@ -321,7 +321,7 @@ def test_no_objects_left_after_deletes(server: LiveServer, user: LiveUser) -> No
             staged = stage(client, manifest)
             put_files(client, staged["id"], {"a.txt": b"a", "d/b.txt": b"b"})
             assert finalize(client, route, manifest, staged["storage_root"]).status_code == 200
-            assert stored_objects(server, f"{repo['id']}/{staged['id']}")
+            assert version_objects(server, repo["id"], staged["id"])
             return staged["id"]
 
         artifact_name = unique("art")
@@ -333,18 +333,18 @@ def test_no_objects_left_after_deletes(server: LiveServer, user: LiveUser) -> No
         put_files(client, leftover_stage["id"], {"x": b"x"})
 
         assert client.delete(f"{API}/artifact-versions/{first}").status_code == 200
-        assert stored_objects(server, f"{repo['id']}/{first}") == []
-        assert stored_objects(server, f"{repo['id']}/{second}")
+        assert version_objects(server, repo["id"], first) == []
+        assert version_objects(server, repo["id"], second)
 
         artifact = client.get(f"{API}/artifacts", params={"ml_repo_id": repo["id"], "name": artifact_name}).json()
         assert client.delete(f"{API}/artifacts/{artifact['data'][0]['id']}").status_code == 200
-        assert stored_objects(server, f"{repo['id']}/{second}") == []
+        assert version_objects(server, repo["id"], second) == []
 
         model = client.get(f"{API}/models", params={"ml_repo_id": repo["id"], "name": model_name}).json()
         assert client.delete(f"{API}/models/{model['data'][0]['id']}").status_code == 200
-        assert stored_objects(server, f"{repo['id']}/{model_version}") == []
+        assert version_objects(server, repo["id"], model_version) == []
 
-        assert stored_objects(server, f"{repo['id']}/{leftover_stage['id']}")
+        assert version_objects(server, repo["id"], leftover_stage["id"])
         assert client.delete(f"{API}/ml-repos/{repo['id']}").status_code == 200
         assert stored_objects(server, repo["id"]) == []
 

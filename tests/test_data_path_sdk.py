@@ -10,7 +10,7 @@ import truefoundry_sdk
 from truefoundry_sdk import TrueFoundry
 from truefoundry_sdk.core.api_error import ApiError
 
-from tests.data_path import PART_SIZE, sha256, stored_objects
+from tests.data_path import PART_SIZE, sha256, stored_objects, version_objects
 from tests.factories import create_repo, unique
 from tests.live import LiveServer, LiveUser
 
@@ -83,7 +83,7 @@ def test_sdk_artifact_lifecycle(server: LiveServer, user: LiveUser) -> None:
     sdk.artifacts.delete(artifact.id)
     with pytest.raises(truefoundry_sdk.NotFoundError):
         sdk.artifact_versions.get(version.id)
-    assert stored_objects(server, f"{repo['id']}/{version.id}") == []
+    assert version_objects(server, repo["id"], version.id) == []
 
 
 def test_sdk_stage_failure_and_model_staging(server: LiveServer, user: LiveUser) -> None:
@@ -100,9 +100,9 @@ def test_sdk_stage_failure_and_model_staging(server: LiveServer, user: LiveUser)
     staged = sdk.artifact_versions.stage(manifest=model)
     signed = sdk.artifact_versions.get_signed_urls(id=staged.id, paths=["model.pkl"], operation="WRITE")
     _upload([signed.data[0].signed_url], [b"pickle"])
-    assert stored_objects(server, f"{repo['id']}/{staged.id}")
+    assert version_objects(server, repo["id"], staged.id)
     sdk.artifact_versions.mark_stage_failure(id=staged.id)
-    assert stored_objects(server, f"{repo['id']}/{staged.id}") == []
+    assert version_objects(server, repo["id"], staged.id) == []
     with pytest.raises(ApiError) as refused:
         sdk.artifact_versions.get_signed_urls(id=staged.id, paths=["model.pkl"], operation="WRITE")
     assert refused.value.status_code == 409

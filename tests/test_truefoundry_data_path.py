@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.data_path import stored_objects
+from tests.data_path import version_objects
 from tests.factories import API, unique
 from tests.live import LiveServer, LiveUser
 
@@ -68,5 +68,5 @@ def test_log_model_and_artifact_then_download_byte_identical(
         # The library deleted both versions: they, and their objects, are gone.
         assert client.get(f"{API}/model-versions/{report['model_version_id']}").status_code == 404
         assert client.get(f"{API}/artifact-versions/{report['artifact_version_id']}").status_code == 404
-    assert stored_objects(server, f"{repo_id}/{report['model_version_id']}") == []
-    assert stored_objects(server, f"{repo_id}/{report['artifact_version_id']}") == []
+    assert version_objects(server, repo_id, report["model_version_id"]) == []
+    assert version_objects(server, repo_id, report["artifact_version_id"]) == []

@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await reaper.sweep_temporary_files(settings, storages)
         reaper_task = (
             asyncio.create_task(reaper.run_forever(database, settings, storages))
             if settings.reaper_interval_seconds > 0

@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = Field(
         60.0, ge=0, description="Seconds between reaper passes (abandoned stages, queued deletions); 0 disables it."
     )
+    temporary_file_max_age_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="The local store's temporary files (uploads being written) not written to for this long are "
+        "abandoned (a killed process) and removed at start-up and by the reaper.",
+    )
     trusted_fileset_sources: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Fileset sources whose model entities may set `trust_remote_code: true` (comma-separated): "

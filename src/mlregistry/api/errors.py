@@ -8,13 +8,14 @@ API under `/apis/` is FastAPI-native: `{"detail": "<message>"}`, and for invalid
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -28,6 +29,7 @@ ENTITY_API_PREFIX = "/apis/"
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 # Seconds a client should wait before retrying a 503: the pool replaces a lost connection at once.
 DATABASE_RETRY_AFTER_SECONDS = 1
+LOGGED_TEXT_LIMIT = 500  # characters of a failed statement (and of the driver's message) that are logged
 # A database connection that is gone or cannot be had (the driver's errors as SQLAlchemy wraps them).
 _CONNECTION_ERRORS = (
     ConnectionError,
@@ -144,6 +146,19 @@ async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
             "The database is unavailable; retry shortly",
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
         )
+    if isinstance(exc, StatementError):
+        # Never the whole statement: its text can be megabytes (thousands of bound rows). The frames,
+        # the driver's error and the statement's start say where it failed.
+        logger.error(
+            "unhandled database error on %s %s: %s: %s; statement: %s\n%s",
+            request.method,
+            request.url.path,
+            type(exc.orig).__name__,
+            str(exc.orig)[:LOGGED_TEXT_LIMIT],
+            (exc.statement or "")[:LOGGED_TEXT_LIMIT],
+            "".join(traceback.format_tb(exc.__traceback__)),
+        )
+        return respond_error(request, 500, "Internal server error")
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return respond_error(request, 500, "Internal server error")
 

@@ -10,8 +10,9 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from mlregistry.api.deps import AppStorages
+from mlregistry.api.deps import AppStorages, get_database
 from mlregistry.api.docs import ERROR_RESPONSES
+from mlregistry.services import files
 from mlregistry.services.errors import Forbidden, Invalid, NotFound
 from mlregistry.storage import StorageError
 from mlregistry.storage.local import ROUTE_PREFIX, LocalStorage, MultipartError
@@ -44,6 +45,15 @@ def _verify(storage: LocalStorage, method: str, key: str, expires: str, signatur
         raise Forbidden(f"Signed URL refused: {exc}") from exc
 
 
+async def _verify_write(
+    request: Request, storage: LocalStorage, method: str, key: str, expires: str, signature: str, scope: str = ""
+) -> None:
+    """A valid signature, and a version still staged (a short read, not a transaction held over the upload)."""
+    _verify(storage, method, key, expires, signature, scope)
+    async with get_database(request).session(write=False) as session:
+        await files.check_signed_write(session, key)
+
+
 @router.put("/{storage_name}/{key:path}", summary="Upload an object, or one part of a multipart upload")
 async def put_object(
     storage_name: str,
@@ -58,10 +68,10 @@ async def put_object(
     storage = _local_storage(storages, storage_name)
     try:
         if uploadId is not None and partNumber is not None:
-            _verify(storage, "PUT", key, expires, signature, f"{uploadId}:{partNumber}")
+            await _verify_write(request, storage, "PUT", key, expires, signature, f"{uploadId}:{partNumber}")
             etag = await storage.put_part(key, uploadId, partNumber, request.stream())
         else:
-            _verify(storage, "PUT", key, expires, signature)
+            await _verify_write(request, storage, "PUT", key, expires, signature)
             stored = await storage.put_object(key, request.stream())
             etag = f'"{stored.sha256}"'
     except MultipartError as exc:
@@ -82,7 +92,7 @@ async def complete_multipart_upload(
     uploadId: Annotated[str, Query()],
 ) -> Response:
     storage = _local_storage(storages, storage_name)
-    _verify(storage, "POST", key, expires, signature, uploadId)
+    await _verify_write(request, storage, "POST", key, expires, signature, uploadId)
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)

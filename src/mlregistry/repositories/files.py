@@ -21,8 +21,14 @@ async def register_expected_files(session: AsyncSession, version_id: str, paths:
     if not paths:
         return
     rows = [{"version_id": version_id, "path": path, "parent": "", "is_dir": False} for path in dict.fromkeys(paths)]
-    statement = _insert(session)(VersionFile).values(rows).on_conflict_do_nothing(index_elements=["version_id", "path"])
-    await session.execute(statement)
+    # In batches: one statement binds 4 parameters a row, and drivers cap a statement's parameters.
+    for start in range(0, len(rows), INSERT_BATCH):
+        statement = (
+            _insert(session)(VersionFile)
+            .values(rows[start : start + INSERT_BATCH])
+            .on_conflict_do_nothing(index_elements=["version_id", "path"])
+        )
+        await session.execute(statement)
 
 
 async def version_file_paths(session: AsyncSession, version_id: str) -> list[str]:
@@ -41,12 +47,19 @@ async def replace_version_files(session: AsyncSession, version_id: str, rows: Se
 
 
 async def existing_files(session: AsyncSession, version_id: str, paths: Sequence[str]) -> set[str]:
-    found = await session.scalars(
-        select(VersionFile.path).where(
-            VersionFile.version_id == version_id, VersionFile.path.in_(list(paths)), VersionFile.is_dir.is_(False)
+    found: set[str] = set()
+    unique = list(dict.fromkeys(paths))
+    for start in range(0, len(unique), INSERT_BATCH):
+        found.update(
+            await session.scalars(
+                select(VersionFile.path).where(
+                    VersionFile.version_id == version_id,
+                    VersionFile.path.in_(unique[start : start + INSERT_BATCH]),
+                    VersionFile.is_dir.is_(False),
+                )
+            )
         )
-    )
-    return set(found)
+    return found
 
 
 async def list_children(

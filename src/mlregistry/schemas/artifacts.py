@@ -7,7 +7,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlregistry.schemas.common import Subject, TokenPagination
-from mlregistry.schemas.limits import MAX_PAGE_SIZE, DirectoryPath, FilePath, NumParts, PageLimit, Tag, setting_maximum
+from mlregistry.schemas.limits import (
+    MAX_PAGE_SIZE,
+    DirectoryPath,
+    FilePath,
+    NumParts,
+    PageLimit,
+    PathList,
+    Tag,
+    setting_maximum,
+)
 from mlregistry.schemas.manifests import (
     ArtifactManifest,
     DataDirectorySource,
@@ -48,7 +57,7 @@ class StageResponse(BaseModel):
 
 class SignedUrlsRequest(BaseModel):
     id: str
-    paths: list[FilePath] = Field(min_length=1)
+    paths: PathList
     operation: Literal["READ", "WRITE"]
 
 
@@ -136,7 +145,7 @@ class ApplyDataDirectoryRequest(BaseModel):
 
 class DeleteFilesRequest(BaseModel):
     id: str
-    paths: list[FilePath] = Field(min_length=1)
+    paths: PathList
 
 
 class DataDirectory(BaseModel):

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from mlregistry.schemas.common import integral
-from mlregistry.storage.base import MAX_PATH_LENGTH
+from mlregistry.storage.base import MAX_PATH_LENGTH, MAX_SEGMENT_BYTES
 
 # Marks a value whose maximum depends on the settings; the OpenAPI document states the running server's value.
 SETTING_MAXIMUM = "x-mlregistry-maximum-setting"
@@ -53,14 +53,32 @@ NumParts = Annotated[int, Field(ge=1, le=MAX_MULTIPART_PARTS), Lenient]
 # relative, no `..` segment, no backslash, not only `/` and `.`. The server checks it (422 naming the
 # path); the schema states the same rule, so that generated clients and fuzzers know it. (No
 # lookarounds: generators handle them poorly.) A segment that is neither empty, `.` nor `..`:
-_SEGMENT = r"(?:[^/\\.\x00][^/\\\x00]*|\.[^/\\.\x00][^/\\\x00]*|\.\.[^/\\\x00]+)"
+# At most 250 characters each (see MAX_SEGMENT_BYTES; the server counts UTF-8 bytes).
+_SEGMENT = r"(?:[^/\\.\x00][^/\\\x00]{0,249}|\.[^/\\.\x00][^/\\\x00]{0,248}|\.\.[^/\\\x00]{1,248})"
 _FILE_PATH = rf"(?:\./+)*{_SEGMENT}(?:/+(?:{_SEGMENT}|\.))*/*"
 FILE_PATH_PATTERN = rf"^{_FILE_PATH}$"
 # A directory to list: the root (empty, `/` or `.`) or a file path.
 DIRECTORY_PATTERN = rf"^(?:/*\.?/*|{_FILE_PATH})$"
+FILE_PATH_RULE = (
+    f"A relative path (no `..`, leading `/` or backslash), at most {MAX_PATH_LENGTH} characters, each `/`-separated "
+    f"segment at most {MAX_SEGMENT_BYTES} bytes in UTF-8 (a longer one is a 422 naming the path)"
+)
 FilePath = Annotated[
     str,
-    Field(json_schema_extra={"pattern": FILE_PATH_PATTERN, "minLength": 1, "maxLength": MAX_PATH_LENGTH}),
+    Field(
+        description=FILE_PATH_RULE,
+        json_schema_extra={"pattern": FILE_PATH_PATTERN, "minLength": 1, "maxLength": MAX_PATH_LENGTH},
+    ),
+]
+# Paths one signed-URL (or delete) request may name; the truefoundry library signs 50 at a time.
+MAX_PATHS_PER_REQUEST = 1000
+PathList = Annotated[
+    list[FilePath],
+    Field(
+        min_length=1,
+        max_length=MAX_PATHS_PER_REQUEST,
+        description=f"1 to {MAX_PATHS_PER_REQUEST} paths (more is a 422: split them over several requests)",
+    ),
 ]
 DirectoryPath = Annotated[str, Field(json_schema_extra={"pattern": DIRECTORY_PATTERN, "maxLength": MAX_PATH_LENGTH})]
 

@@ -18,12 +18,12 @@ from mlregistry.repositories import versions as version_queries
 from mlregistry.repositories.versions import STATE_FINALIZED, STATE_STAGED, VersionRow
 from mlregistry.services import audit, events
 from mlregistry.services.access import Role, authorize, repo_scope
-from mlregistry.services.errors import Conflict, Invalid, NotFound
+from mlregistry.services.errors import Conflict, Forbidden, Invalid, NotFound
 from mlregistry.services.families import FAMILIES
 from mlregistry.services.presenters import iso
 from mlregistry.settings import Settings
 from mlregistry.storage import WRITE, ChildEntry, Storage, StorageRegistry, normalize_relative_path
-from mlregistry.storage.base import Operation, join_key
+from mlregistry.storage.base import MAX_SEGMENT_BYTES, Operation, join_key, segment_too_long
 
 MAX_PARTS = 10000
 HASH_CONCURRENCY = 4
@@ -31,11 +31,37 @@ STAGEABLE_FAMILIES = tuple(name for name, family in FAMILIES.items() if family.s
 
 
 def version_prefix(ml_repo_id: int, version_id: str) -> str:
+    """Where a finalized version's files live (its `storage_root`); no upload URL is ever signed below it."""
     return f"{ml_repo_id}/{version_id}"
 
 
+STAGING = "staging"
+DATA_DIRECTORIES = "data-directories"
+
+
+def staging_prefix(ml_repo_id: int, version_id: str) -> str:
+    """Where a staged version's uploads land; finalize moves them to `version_prefix` inside the store, so
+    an upload URL still valid after finalize can no longer change what the finalized version serves."""
+    return f"{ml_repo_id}/{STAGING}/{version_id}"
+
+
+def version_prefixes(ml_repo_id: int, version_id: str) -> list[str]:
+    """Every prefix that may hold objects of a version (to delete them all)."""
+    return [version_prefix(ml_repo_id, version_id), staging_prefix(ml_repo_id, version_id)]
+
+
 def data_directory_prefix(ml_repo_id: int, directory_id: str) -> str:
-    return f"{ml_repo_id}/data-directories/{directory_id}"
+    return f"{ml_repo_id}/{DATA_DIRECTORIES}/{directory_id}"
+
+
+def version_id_of_key(key: str) -> str | None:
+    """The version whose files a storage key lies below (staged or final), or None (a data directory's)."""
+    parts = key.split("/")
+    if len(parts) >= 3 and parts[1] == STAGING:
+        return parts[2]
+    if len(parts) >= 2 and parts[1] not in (STAGING, DATA_DIRECTORIES):
+        return parts[1]
+    return None
 
 
 def repo_prefix(ml_repo_id: int) -> str:
@@ -49,6 +75,10 @@ def clean_paths(paths: list[str], field: str) -> list[str]:
         if clean is None:
             raise Invalid.field(
                 [field, index], "must be a relative path without `..`, a leading `/` or backslashes (max 1024)"
+            )
+        if segment_too_long(clean):
+            raise Invalid.field(
+                [field, index], f"has a segment longer than {MAX_SEGMENT_BYTES} bytes in UTF-8 (a file name limit)"
             )
         cleaned.append(clean)
     if not cleaned:
@@ -136,7 +166,8 @@ async def list_storage_children(
 class StagedTarget:
     row: VersionRow
     storage: Storage
-    prefix: str
+    prefix: str  # where the finalized files are read
+    staging: str  # where uploads land while staged
 
 
 def _not_found(version_id: str) -> NotFound:
@@ -153,7 +184,10 @@ async def _version_target(
     authorize(caller, row.access, needed, not_found=_not_found(version_id).message)
     repo = row.access.resource
     return StagedTarget(
-        row=row, storage=storages.for_repo(repo.storage_integration_fqn), prefix=version_prefix(repo.id, version_id)
+        row=row,
+        storage=storages.for_repo(repo.storage_integration_fqn),
+        prefix=version_prefix(repo.id, version_id),
+        staging=staging_prefix(repo.id, version_id),
     )
 
 
@@ -176,12 +210,12 @@ async def version_signed_urls(
         target = await _version_target(session, storages, caller, version_id, Role.EDITOR)
         _require_state(target.row.version, STATE_STAGED, "uploading")
         await queries.register_expected_files(session, version_id, cleaned)
-    else:
-        target = await _version_target(session, storages, caller, version_id, Role.VIEWER)
-        _require_state(target.row.version, STATE_FINALIZED, "downloading")
-        missing = sorted(set(cleaned) - await queries.existing_files(session, version_id, cleaned))
-        if missing:
-            raise NotFound(f"Version '{version_id}' has no file {', '.join(missing)}")
+        return await sign_paths(target.storage, target.staging, cleaned, operation, base_url)
+    target = await _version_target(session, storages, caller, version_id, Role.VIEWER)
+    _require_state(target.row.version, STATE_FINALIZED, "downloading")
+    missing = sorted(set(cleaned) - await queries.existing_files(session, version_id, cleaned))
+    if missing:
+        raise NotFound(f"Version '{version_id}' has no file {', '.join(missing)}")
     return await sign_paths(target.storage, target.prefix, cleaned, operation, base_url)
 
 
@@ -199,8 +233,20 @@ async def version_multipart_upload(
     target = await _version_target(session, storages, caller, version_id, Role.EDITOR)
     _require_state(target.row.version, STATE_STAGED, "uploading")
     await queries.register_expected_files(session, version_id, [clean])
-    upload = await target.storage.create_multipart_upload(join_key(target.prefix, clean), num_parts, base_url)
+    upload = await target.storage.create_multipart_upload(join_key(target.staging, clean), num_parts, base_url)
     return multipart_to_wire(clean, upload)
+
+
+async def check_signed_write(session: AsyncSession, key: str) -> None:
+    """A signed upload to the local store is honoured only while the version it writes to is staged: the
+    signature alone would outlive a finalize (it is valid for its TTL)."""
+    version_id = version_id_of_key(key)
+    if version_id is None:
+        return
+    version = await session.get(EntityVersion, version_id)
+    if version is None or version.state != STATE_STAGED:
+        state = "deleted" if version is None else version.state
+        raise Forbidden(f"Signed URL refused: version '{version_id}' is {state}; its files can no longer change")
 
 
 async def version_files(
@@ -236,7 +282,9 @@ async def mark_stage_failure(session: AsyncSession, storages: StorageRegistry, c
     target = await _version_target(session, storages, caller, version_id, Role.EDITOR)
     if not await queries.mark_failed(session, version_id):
         return False
-    await queries.enqueue_deletions(session, target.row.access.resource.storage_integration_fqn, [target.prefix])
+    await queries.enqueue_deletions(
+        session, target.row.access.resource.storage_integration_fqn, [target.prefix, target.staging]
+    )
     audit.note(session, caller, "mark_stage_failure", FAMILIES[target.row.version.family].manifest_type, version_id)
     await events.stage_failed(session, caller, FAMILIES[target.row.version.family], target.row)
     return True
@@ -260,17 +308,28 @@ def _directory_rows(paths: list[str]) -> list[dict[str, Any]]:
 async def record_files_at_finalize(
     session: AsyncSession, storages: StorageRegistry, repo: MlRepo, version: EntityVersion
 ) -> None:
-    """Record every stored file's size and sha256; refuse (422) when an announced file never arrived."""
+    """Move the staged uploads to the version's own prefix, then record every file's size and sha256 as
+    stored there; refuse (422) when an announced file never arrived (and then move nothing).
+
+    What was moved is what a READ URL serves: a late upload through a URL signed while staged lands in
+    the staging prefix, which is queued for deletion (swept again once every such URL has expired)."""
     storage = storages.for_repo(repo.storage_integration_fqn)
     prefix = version_prefix(repo.id, version.id)
-    stored = {info.path: info for info in await storage.list_objects(prefix)}
+    staging = staging_prefix(repo.id, version.id)
+    uploaded = {info.path for info in await storage.list_objects(staging)}
+    # Files may already be in place: a finalize whose transaction failed after the move is retried.
+    present = uploaded | {info.path for info in await storage.list_objects(prefix)}
     expected = await queries.version_file_paths(session, version.id)
-    missing = sorted(set(expected) - set(stored))
+    missing = sorted(set(expected) - present)
     if missing:
         raise Invalid(
             f"Cannot finalize: {len(missing)} file(s) were never uploaded: {', '.join(missing[:20])}",
             details=[{"loc": ["files", path], "msg": "was never uploaded", "type": "missing_file"} for path in missing],
         )
+    if uploaded:
+        await storage.move_prefix(staging, prefix)
+    await queries.enqueue_deletions(session, repo.storage_integration_fqn, [staging])
+    stored = {info.path: info for info in await storage.list_objects(prefix)}
     limiter = asyncio.Semaphore(HASH_CONCURRENCY)
 
     async def checksum(path: str) -> str:

@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlregistry.orm.base import utcnow
 from mlregistry.repositories import files as queries
 from mlregistry.repositories.database import Database
-from mlregistry.services.files import STAGEABLE_FAMILIES, repo_prefix, version_prefix
+from mlregistry.services.files import STAGEABLE_FAMILIES, repo_prefix, version_prefixes
 from mlregistry.settings import Settings
 from mlregistry.storage import StorageError, StorageRegistry
+from mlregistry.storage.local import LocalStorage
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +33,13 @@ async def enqueue(session: AsyncSession, storage_integration_fqn: str, prefixes:
 async def enqueue_version(
     session: AsyncSession, storage_integration_fqn: str, ml_repo_id: int, version_id: str
 ) -> None:
-    await enqueue(session, storage_integration_fqn, [version_prefix(ml_repo_id, version_id)])
+    await enqueue(session, storage_integration_fqn, version_prefixes(ml_repo_id, version_id))
 
 
 async def enqueue_entity(session: AsyncSession, storage_integration_fqn: str, ml_repo_id: int, entity_id: str) -> None:
     version_ids = await queries.version_ids_of_entity(session, entity_id)
-    await enqueue(session, storage_integration_fqn, [version_prefix(ml_repo_id, vid) for vid in version_ids])
+    prefixes = [prefix for vid in version_ids for prefix in version_prefixes(ml_repo_id, vid)]
+    await enqueue(session, storage_integration_fqn, prefixes)
 
 
 async def enqueue_repo(session: AsyncSession, storage_integration_fqn: str, ml_repo_id: int) -> None:
@@ -103,10 +105,22 @@ async def reap_abandoned_stages(session: AsyncSession, *, older_than: timedelta)
             return reaped
 
 
+async def sweep_temporary_files(settings: Settings, storages: StorageRegistry) -> int:
+    """Remove the local stores' temporary files that a killed process left behind. Returns how many."""
+    removed = 0
+    for storage in {id(storage): storage for storage in storages.named.values()}.values():
+        if isinstance(storage, LocalStorage):
+            removed += await asyncio.to_thread(storage.sweep_temporary, settings.temporary_file_max_age_seconds)
+    if removed:
+        logger.info("removed %d abandoned temporary files", removed)
+    return removed
+
+
 async def reap_once(database: Database, settings: Settings, storages: StorageRegistry) -> int:
     async with database.session(write=True) as session:
         reaped = await reap_abandoned_stages(session, older_than=timedelta(seconds=settings.stage_ttl_seconds))
         await drain(session, storages)
+    await sweep_temporary_files(settings, storages)
     return reaped
 
 

@@ -11,6 +11,9 @@ READ: Operation = "READ"
 WRITE: Operation = "WRITE"
 
 MAX_PATH_LENGTH = 1024
+# File systems cap a name at 255 bytes (ext4, xfs, APFS, ...); the local store keeps a file's record
+# beside it as `<name>.json`, so a path segment may have 250.
+MAX_SEGMENT_BYTES = 250
 
 
 class Readable(Protocol):
@@ -60,6 +63,11 @@ def normalize_relative_path(path: str) -> str | None:
     return "/".join(parts)
 
 
+def segment_too_long(path: str) -> bool:
+    """True when a segment of `path` is longer than a file name may be on disk (in UTF-8 bytes)."""
+    return any(len(part.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES for part in path.split("/"))
+
+
 def join_key(*parts: str) -> str:
     return "/".join(part.strip("/") for part in parts if part.strip("/"))
 
@@ -101,6 +109,11 @@ class Storage(Protocol):
 
     async def delete_prefix(self, prefix: str) -> None:
         """Delete everything below `prefix`, unfinished multipart uploads included."""
+        ...
+
+    async def move_prefix(self, source: str, target: str) -> int:
+        """Move every object below `source` to the same relative path below `target` (replacing what is
+        there), inside the store: no byte passes through the server. Answers how many were moved."""
         ...
 
     # Blocking, for tools that copy whole objects (export and import): call them from a worker thread.

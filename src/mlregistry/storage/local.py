@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -341,6 +342,52 @@ class LocalStorage:
         if normalize_relative_path(prefix) is None:
             raise StorageError(f"refusing to delete invalid prefix {prefix!r}")
         await asyncio.to_thread(self._remove, prefix)
+
+    def _move(self, source: str, target: str) -> int:
+        moved = 0
+        for info in self._walk(source):
+            from_key, to_key = join_key(source, info.path), join_key(target, info.path)
+            destination = self.object_path(to_key)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            meta_source = self._path(self.meta, from_key, ".json")
+            meta_target = self._path(self.meta, to_key, ".json")
+            # The record first: it names the object's size and mtime, so a record that does not match
+            # the object beside it is ignored (and the object hashed) rather than believed.
+            if meta_source.is_file():
+                meta_target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(meta_source, meta_target)
+            else:
+                meta_target.unlink(missing_ok=True)
+            try:
+                os.replace(self.object_path(from_key), destination)
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            moved += 1
+            self._prune_empty_parents(from_key)
+        return moved
+
+    async def move_prefix(self, source: str, target: str) -> int:
+        return await asyncio.to_thread(self._move, source, target)
+
+    # --- abandoned temporary files ------------------------------------------------------------
+
+    def sweep_temporary(self, max_age_seconds: float) -> int:
+        """Remove files in `tmp/` not written for `max_age_seconds` (left by a killed process: an upload
+        in progress writes its file every few MiB). Answers how many were removed."""
+        cutoff = time.time() - max_age_seconds
+        removed = 0
+        try:
+            entries = list(os.scandir(self.tmp))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue  # renamed into place or removed meanwhile
+        return removed
 
     # --- whole-object copies (export and import) ----------------------------------------------
 

@@ -24,6 +24,7 @@ from mlregistry.storage.base import (
 )
 
 DELETE_BATCH = 1000
+MOVE_CONCURRENCY = 8  # server-side copies under way at once while moving a prefix
 READ_BLOCK_BYTES = 8 * 1024 * 1024
 LAST_CHARACTER = "\U0010ffff"  # sorts after every key below a directory prefix
 
@@ -188,6 +189,27 @@ class S3Storage:
             )
         objects = await self._list("list_objects_v2", "Contents", Prefix=base)
         await self._delete_keys([item["Key"] for item in objects])
+
+    def _copy(self, source_key: str, target_key: str) -> None:
+        # A managed copy: CopyObject, or UploadPartCopy for objects over the single-copy limit; both in the store.
+        self.client.copy({"Bucket": self.bucket, "Key": source_key}, self.bucket, target_key)
+
+    async def move_prefix(self, source: str, target: str) -> int:
+        source_base, target_base = self._key(source) + "/", self._key(target) + "/"
+        objects = await self._list("list_objects_v2", "Contents", Prefix=source_base)
+        keys = [str(item["Key"]) for item in objects]
+        limiter = asyncio.Semaphore(MOVE_CONCURRENCY)
+
+        async def copy(key: str) -> None:
+            async with limiter:
+                try:
+                    await asyncio.to_thread(self._copy, key, target_base + key[len(source_base) :])
+                except (BotoCoreError, ClientError) as exc:
+                    raise StorageError(f"S3 copy of '{key}' failed: {exc}") from exc
+
+        await asyncio.gather(*(copy(key) for key in keys))
+        await self._delete_keys(keys)
+        return len(keys)
 
     # --- whole-object copies (export and import) ----------------------------------------------
 
