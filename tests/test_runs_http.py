@@ -8,6 +8,7 @@ import httpx
 
 from tests.factories import create_repo, unique
 from tests.live import LiveServer, LiveUser
+from tests.webhook_receiver import receiving
 
 PREFIXES = ("/api/ml/v1", "/api/svc/v1")
 API = PREFIXES[1]
@@ -184,3 +185,28 @@ def test_viewers_read_runs_and_only_editors_log(server: LiveServer, user: LiveUs
     with server.client(outsider) as client:
         assert client.get(base).status_code == 404
         assert _search(client, experiment_ids=[repo["id"]]).json()["runs"] == []
+
+
+def test_finishing_a_run_emits_run_finished_once(server: LiveServer, user: LiveUser) -> None:
+    with receiving() as receiver, server.client(user) as client:
+        repo = create_repo(client)
+        path = f"/hooks/{unique('runs')}"
+        hook = client.post(
+            f"{API}/webhooks",
+            json={
+                "name": unique("hook"),
+                "url": f"{receiver.url}{path}",
+                "events": ["run.finished"],
+                "ml_repo_id": repo["id"],
+            },
+        ).json()["data"]
+        run_id = _run(client, repo["id"], "finishing")["info"]["run_id"]
+        assert client.put(f"{API}/runs/{run_id}", json={"description": "still going"}).status_code == 200
+        assert client.put(f"{API}/runs/{run_id}", json={"status": "FINISHED"}).status_code == 200
+        assert client.put(f"{API}/runs/{run_id}", json={"status": "FAILED"}).status_code == 200  # terminal already
+        arrived = receiver.wait_for_count(path, 1)
+        log = client.get(f"{API}/webhooks/{hook['id']}/deliveries").json()["data"]
+    assert len(log) == 1 and arrived[0].event_type == "run.finished"
+    data = arrived[0].document["data"]
+    assert data["id"] == run_id and data["status"] == "FINISHED" and data["previous_status"] == "RUNNING"
+    assert data["end_time"] is not None
