@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.factories import create_repo, unique
+from tests.factories import apply_model_version, create_repo, unique
 from tests.live import LiveServer, LiveUser
 from tests.webhook_receiver import receiving
 
@@ -210,3 +210,23 @@ def test_finishing_a_run_emits_run_finished_once(server: LiveServer, user: LiveU
     data = arrived[0].document["data"]
     assert data["id"] == run_id and data["status"] == "FINISHED" and data["previous_status"] == "RUNNING"
     assert data["end_time"] is not None
+
+
+def test_model_versions_show_their_runs_metrics_at_their_step(server: LiveServer, user: LiveUser) -> None:
+    with server.client(user) as client:
+        repo = create_repo(client)
+        name = repo["manifest"]["name"]
+        run_id = _run(client, repo["id"], "trained")["info"]["run_id"]
+        points = [{"key": "auc", "value": 0.5 + step / 10, "timestamp": 7, "step": step} for step in range(3)]
+        assert client.post(f"{API}/runs/{run_id}/batch", json={"metrics": points}).status_code == 200
+        at_one = apply_model_version(client, name, "clf", run_id=run_id, step=1)
+        at_two = apply_model_version(client, name, "clf", run_id=run_id, step=2)
+        listed = client.get(f"{API}/model-versions", params={"ml_repo_id": repo["id"], "run_ids": run_id}).json()
+        metrics = {version["id"]: version["metrics"] for version in listed["data"]}
+        assert metrics[at_one["id"]] == [{"key": "auc", "value": 0.6, "timestamp": 7, "step": 1}]
+        assert metrics[at_two["id"]] == [{"key": "auc", "value": 0.7, "timestamp": 7, "step": 2}]
+        got = client.get(f"{API}/model-versions/{at_two['id']}").json()["data"]
+        assert got["metrics"] == metrics[at_two["id"]]
+        assert client.delete(f"{API}/runs/{run_id}").status_code == 200
+        kept = client.get(f"{API}/model-versions/{at_two['id']}").json()["data"]
+        assert kept["manifest"]["run_id"] == run_id, "a deleted run's versions keep their run_id"
