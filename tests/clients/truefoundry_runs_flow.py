@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
+from pathlib import Path
 
-from truefoundry.ml import get_client
+from truefoundry import client as sdk
+from truefoundry.ml import BlobStorageDirectory, SklearnFramework, get_client
 
 
 def main(repo: str) -> None:
@@ -23,6 +26,20 @@ def main(repo: str) -> None:
     other.log_params({"max_depth": 3, "model_class": "Tree"})
     other.log_metrics({"auc": 0.7})
     other.end()
+    model = run.log_model(
+        name="churn-model",
+        model_file_or_folder=BlobStorageDirectory(uri="s3://external-bucket/churn/1"),
+        framework=SklearnFramework(),
+        step=1,
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "notes.txt").write_text("trained with depth 6")
+        artifact = run.log_artifact(name="notes", artifact_paths=[(str(Path(folder) / "notes.txt"),)], step=2)
+    run_models = [version.fqn for version in run.list_model_versions()]
+    run_artifacts = [version.fqn for version in run.list_artifact_versions()]
+    # The library does not expose a version's metrics; the SDK client it wraps reads them.
+    read = sdk.model_versions.get(id=model._model_version.id).data
+    model_metrics = {metric.key: metric.value for metric in read.metrics or []}
     tags = run.get_tags()
     metrics = run.get_metrics()
     params = run.get_params()
@@ -42,6 +59,11 @@ def main(repo: str) -> None:
         json.dumps(
             {
                 "fqn": run.fqn,
+                "model": model.fqn,
+                "artifact": artifact.fqn,
+                "run_models": run_models,
+                "run_artifacts": run_artifacts,
+                "model_metrics": model_metrics,
                 "tags": {key: value for key, value in tags.items() if not key.startswith("mlf")},
                 "metrics": {key: [(m.step, m.value) for m in points] for key, points in metrics.items()},
                 "params": params,
