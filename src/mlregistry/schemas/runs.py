@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from mlregistry.schemas.common import LenientInt
+from mlregistry.schemas.common import integral
 
 KEY_MAX = 250
 PARAM_VALUE_MAX = 1000
@@ -24,8 +24,10 @@ MAX_EXPERIMENT_IDS = 100
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
 
-Key = Field(min_length=1, max_length=KEY_MAX)
-EpochMs = Field(None, ge=0, le=EPOCH_MS_MAX)
+EpochMs = Annotated[int, Field(ge=0, le=EPOCH_MS_MAX), BeforeValidator(integral)]
+Step = Annotated[int, Field(ge=-STEP_MAX, le=STEP_MAX), BeforeValidator(integral)]
+Offset = Annotated[int, Field(ge=0, le=2**31 - 1), BeforeValidator(integral)]
+MaxResults = Annotated[int, Field(ge=1, le=MAX_SEARCH_RESULTS), BeforeValidator(integral)]
 
 
 class _Body(BaseModel):
@@ -45,8 +47,8 @@ class RunParamInput(_Body):
 class MetricInput(_Body):
     key: str = Field(min_length=1, max_length=KEY_MAX)
     value: float = Field(allow_inf_nan=False)
-    timestamp: LenientInt | None = Field(None, ge=0, le=EPOCH_MS_MAX, description="Epoch milliseconds; now if absent")
-    step: LenientInt = Field(0, ge=-STEP_MAX, le=STEP_MAX)
+    timestamp: EpochMs | None = Field(None, description="Epoch milliseconds; now if absent")
+    step: Step = 0
 
 
 class CreateRunRequest(_Body):
@@ -54,14 +56,14 @@ class CreateRunRequest(_Body):
     name: str | None = Field(
         None, pattern=RUN_NAME_PATTERN, description="Unique within the ML repo; generated if absent"
     )
-    start_time: LenientInt | None = Field(None, ge=0, le=EPOCH_MS_MAX, description="Epoch milliseconds; now if absent")
+    start_time: EpochMs | None = Field(None, description="Epoch milliseconds; now if absent")
     tags: list[RunTagInput] | None = Field(None, max_length=MAX_BATCH_PARAMS_TAGS)
     description: str | None = Field(None, max_length=4096)
 
 
 class UpdateRunRequest(_Body):
     status: Literal["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"] | None = None
-    end_time: LenientInt | None = Field(None, ge=0, le=EPOCH_MS_MAX, description="Epoch milliseconds")
+    end_time: EpochMs | None = Field(None, description="Epoch milliseconds")
     description: str | None = Field(None, max_length=4096)
 
 
@@ -74,12 +76,12 @@ class SearchRunsRequest(_Body):
         "attributes.status = 'FINISHED'`; operators =, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN.",
     )
     run_view_type: Literal["ACTIVE_ONLY", "DELETED_ONLY", "ALL"] | None = "ACTIVE_ONLY"
-    max_results: LenientInt | None = Field(1000, ge=1, le=MAX_SEARCH_RESULTS)
+    max_results: MaxResults | None = 1000
     order_by: list[str] | None = Field(
         None, max_length=MAX_ORDER_BY, description="e.g. `metrics.accuracy DESC`, `params.y`, `attributes.start_time`"
     )
     page_token: str | None = Field(None, max_length=512)
-    offset: LenientInt | None = Field(None, ge=0, le=2**31 - 1)
+    offset: Offset | None = None
     fqn: str | None = Field(None, max_length=1024, description="Exact run FQN `tenant/ml_repo/run_name`")
     name: str | None = Field(None, max_length=256)
     experiment_id: str | None = Field(None, max_length=64)
@@ -88,7 +90,7 @@ class SearchRunsRequest(_Body):
 
 class ListMetricHistoryRequest(_Body):
     metric_keys: list[str] | None = Field(None, max_length=1000)
-    step: LenientInt | None = Field(None, ge=-STEP_MAX, le=STEP_MAX)
+    step: Step | None = None
 
 
 class LogParameterRequest(RunParamInput):
