@@ -451,3 +451,41 @@ def test_memory_stays_bounded_as_the_repo_grows(sqlite_server: LiveServer, tmp_p
         repo = client.get(f"{API}/ml-repos", params={"name": f"{large}-copy"}).json()["data"][0]
         listed = client.get(f"{API}/model-versions", params={"ml_repo_id": repo["id"], "limit": 1}).json()
         assert listed["pagination"]["total"] == 10_001  # the bulk model's versions and the seed
+
+
+def test_runs_move_with_their_repo_and_versions_follow_their_run(sqlite_server: LiveServer, tmp_path: Path) -> None:
+    owner = sqlite_server.create_user()
+    with sqlite_server.client(owner) as client:
+        repo = create_repo(client)
+        name = repo["manifest"]["name"]
+        created = client.post(f"{API}/runs", json={"experiment_id": repo["id"], "name": "trained", "start_time": 5})
+        run_id = created.json()["run"]["info"]["run_id"]
+        batch = {
+            "metrics": [{"key": "auc", "value": 0.5 + step / 10, "timestamp": 9, "step": step} for step in range(3)],
+            "params": [{"key": "depth", "value": "6"}],
+            "tags": [{"key": "team", "value": "a"}],
+        }
+        assert client.post(f"{API}/runs/{run_id}/batch", json=batch).status_code == 200
+        linked = apply_model_version(client, name, "clf", run_id=run_id, step=1)
+        foreign = apply_model_version(client, name, "clf", run_id="elsewhere", step=1)
+    archive = tmp_path / "runs.tar"
+    assert mlregistry(sqlite_server.settings, "export", "--ml-repo", name, "--out", str(archive)).returncode == 0
+    copy = unique("runs-copy")
+    imported = mlregistry(sqlite_server.settings, "import", str(archive), "--ml-repo", copy, "--quiet")
+    assert imported.returncode == 0, imported.stderr
+    operator = grant_admin_view(sqlite_server)
+    with sqlite_server.client(operator) as client:
+        [original] = client.post(f"{API}/runs/search", json={"ml_repo_name": name}).json()["runs"]
+        [copied] = client.post(f"{API}/runs/search", json={"ml_repo_name": copy}).json()["runs"]
+        new_id = copied["info"]["run_id"]
+        assert new_id != run_id and copied["info"]["fqn"] == f"acme/{copy}/trained"
+        assert copied["data"] == original["data"] and copied["info"]["start_time"] == 5
+        history = client.get(f"{API}/runs/{new_id}/metrics/history", params={"metric_key": "auc"}).json()
+        assert [point["value"] for point in history["metrics"]] == [0.5, 0.6, 0.7]
+        versions = client.get(f"{API}/model-versions", params={"fqn": f"model:acme/{copy}/clf:1"}).json()["data"]
+        assert versions[0]["manifest"]["run_id"] == new_id and linked["manifest"]["run_id"] == run_id
+        assert versions[0]["metrics"] == [{"key": "auc", "value": 0.6, "timestamp": 9, "step": 1}]
+        kept = client.get(f"{API}/model-versions", params={"fqn": f"model:acme/{copy}/clf:2"}).json()["data"]
+        assert kept[0]["manifest"]["run_id"] == foreign["manifest"]["run_id"] == "elsewhere"
+        by_run = client.get(f"{API}/model-versions", params={"run_ids": new_id}).json()["data"]
+        assert [version["fqn"] for version in by_run] == [f"model:acme/{copy}/clf:1"]

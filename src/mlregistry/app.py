@@ -20,6 +20,7 @@ from mlregistry.api import (
     personal_access_tokens,
     platform,
     prompts,
+    runs,
     storage_objects,
     teams,
     users,
@@ -54,6 +55,7 @@ REGISTRY_ROUTERS = (
     teams.router,
     audit_events.router,
     webhooks.router,
+    runs.router,
 )
 # The NeMo-style entity API has its own paths (`/apis/...`), served at the root.
 ENTITY_ROUTERS = (workspaces.router, workspace_models.router)

@@ -38,11 +38,27 @@ TAG_DESCRIPTIONS: dict[str, str] = {
     "Audit": "Who changed what, when: the audit trail of every mutation.",
     "Workspaces": "NeMo-style workspaces and their members (`/apis/entities/v2`).",
     "Model entities": "NeMo-style model entities of a workspace (`/apis/models/v2`).",
+    "Runs": "Experiment tracking: runs of an ML repo with params (immutable), tags, and metric history; "
+    "searched with a filter language and linked to the model and artifact versions that name them.",
     "Webhooks": "Signed HTTP callbacks for registry events, delivered from an outbox with retries.",
 }
 
 # Descriptions of the operations whose routes give none (a route's own `description` wins).
 OPERATION_DESCRIPTIONS: dict[str, str] = {
+    "create_run": "Starts a RUNNING run in the ML repo `experiment_id` (editors). Names are unique per repo.",
+    "search_runs": "Runs of the readable ML repos matching the filter (`metrics.rmse < 1 and params.m = 'lr'`), "
+    "ordered by `order_by`, a page of `max_results` with `next_page_token` and `total`. A malformed filter is a "
+    "422 naming its position.",
+    "get_run": "One run with its params, tags and the latest value of each metric.",
+    "update_run": "Changes status, end_time or description; a move to FINISHED, FAILED or KILLED emits run.finished.",
+    "delete_run": "Deletes the run with its params, tags and metrics; versions that name it keep their run_id.",
+    "get_metric_history": "Every logged point of one metric, ordered by step and timestamp.",
+    "list_metric_history": "The history of several metrics (all when `metric_keys` is absent), optionally at one step.",
+    "log_metric": "Appends a point (key, value, timestamp, step) to the metric's history.",
+    "log_parameter": "Logs a parameter; logging it again with another value is a 422.",
+    "set_tag": "Sets a tag, replacing its value if it exists.",
+    "delete_tag": "Removes a tag; 404 when the run has no such tag.",
+    "log_batch": "Logs up to 1000 metrics and 100 params and tags in one transaction.",
     "create_webhook": "Registers a target URL for events of one ML repo (repo admins) or of every repo (tenant "
     "admins). The answer shows the signing secret once.",
     "list_webhooks": "The webhooks the caller administers, filtered by ML repo and event.",

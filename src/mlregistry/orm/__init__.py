@@ -3,6 +3,7 @@
 from mlregistry.orm.artifacts import DataDirectory, StorageDeletion, VersionFile
 from mlregistry.orm.base import Base
 from mlregistry.orm.identity import AuditEvent, Team, TeamMember, VirtualAccount, VirtualAccountToken
+from mlregistry.orm.runs import Run, RunLatestMetric, RunMetric, RunParam, RunTag
 from mlregistry.orm.tables import (
     ApplyIdempotencyKey,
     Entity,
@@ -27,6 +28,11 @@ __all__ = [
     "LabelInterval",
     "MlRepo",
     "MlRepoCollaborator",
+    "Run",
+    "RunLatestMetric",
+    "RunMetric",
+    "RunParam",
+    "RunTag",
     "StorageDeletion",
     "Team",
     "TeamMember",

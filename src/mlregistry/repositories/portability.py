@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlregistry.orm import AuditEvent, DataDirectory, Entity, EntityVersion, MlRepo, MlRepoCollaborator, VersionTag
 from mlregistry.orm.artifacts import VersionFile
+from mlregistry.orm.runs import Run, RunLatestMetric, RunMetric, RunParam, RunTag
 from mlregistry.repositories.versions import STATE_FINALIZED
 
 STREAM_BATCH = 1000
@@ -21,6 +22,11 @@ VERSIONS: Table = EntityVersion.__table__  # type: ignore[assignment]
 VERSION_TAGS: Table = VersionTag.__table__  # type: ignore[assignment]
 VERSION_FILES: Table = VersionFile.__table__  # type: ignore[assignment]
 DATA_DIRECTORIES: Table = DataDirectory.__table__  # type: ignore[assignment]
+RUNS: Table = Run.__table__  # type: ignore[assignment]
+RUN_PARAMS: Table = RunParam.__table__  # type: ignore[assignment]
+RUN_TAGS: Table = RunTag.__table__  # type: ignore[assignment]
+RUN_METRICS: Table = RunMetric.__table__  # type: ignore[assignment]
+RUN_LATEST_METRICS: Table = RunLatestMetric.__table__  # type: ignore[assignment]
 
 
 def _finalized_versions(ml_repo_id: int) -> Any:
@@ -65,6 +71,19 @@ def version_files_statement(ml_repo_id: int) -> Select[Any]:
 
 def data_directories_statement(ml_repo_id: int) -> Select[Any]:
     return select(DATA_DIRECTORIES).where(DATA_DIRECTORIES.c.ml_repo_id == ml_repo_id).order_by(DATA_DIRECTORIES.c.id)
+
+
+def runs_statement(ml_repo_id: int) -> Select[Any]:
+    return select(RUNS).where(RUNS.c.ml_repo_id == ml_repo_id).order_by(RUNS.c.id)
+
+
+def run_rows_statement(table: Table, ml_repo_id: int) -> Select[Any]:
+    """The params, tags or metric points of the repo's runs (metric points without their row id)."""
+    columns = [column for column in table.columns if column.name != "id"]
+    order = [table.c.run_id, table.c.key] + ([table.c.step, table.c.timestamp, table.c.id] if "id" in table.c else [])
+    return (
+        select(*columns).join(RUNS, RUNS.c.id == table.c.run_id).where(RUNS.c.ml_repo_id == ml_repo_id).order_by(*order)
+    )
 
 
 async def stream(session: AsyncSession, statement: Select[Any]) -> AsyncIterator[dict[str, Any]]:

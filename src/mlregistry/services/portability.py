@@ -1,10 +1,10 @@
 """Export an ML repo to an archive and import it into a registry, with its versions and their files.
 
-What moves: the ML repo (its manifest, creator and times), its collaborators, every model, artifact and
-prompt with their finalized versions (numbers, aliases, tags, manifests, creators, times), the files of
-versions and data directories that live in the registry's storage, and the data directories. What does
-not: open or failed stages, the audit trail (the import writes one `import` event), and files behind
-external URIs (their manifests keep pointing there).
+What moves: the ML repo (its manifest, creator and times), its collaborators, its runs (params, tags,
+metric history), every model, artifact and prompt with their finalized versions (numbers, aliases, tags,
+manifests, creators, times), the files of versions and data directories that live in the registry's
+storage, and the data directories. What does not: open or failed stages, the audit trail (the import
+writes one `import` event), and files behind external URIs (their manifests keep pointing there).
 
 Ids: the ML repo gets a new numeric id. Entity, version and data-directory ids are kept when the archive
 is imported under its own name, and replaced by stable ids derived from the new name under `--ml-repo`
@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -152,9 +152,15 @@ async def _export_rows(
         writer.add_record("ml_repo", _to_json(row))
     assert repo is not None
     storage = storages.for_repo(repo["storage_integration_fqn"])
+    # Runs come before versions, so that an import knows which `run_id`s of versions name one of them.
     simple = (
         ("collaborator", queries.collaborators_statement(repo_id)),
         ("entity", queries.entities_statement(repo_id)),
+        ("run", queries.runs_statement(repo_id)),
+        ("run_param", queries.run_rows_statement(queries.RUN_PARAMS, repo_id)),
+        ("run_tag", queries.run_rows_statement(queries.RUN_TAGS, repo_id)),
+        ("run_metric", queries.run_rows_statement(queries.RUN_METRICS, repo_id)),
+        ("run_latest_metric", queries.run_rows_statement(queries.RUN_LATEST_METRICS, repo_id)),
     )
     for kind, statement in simple:
         async for row in queries.stream(session, statement):
@@ -233,6 +239,7 @@ class _Target:
     source_name: str
     repo_id: int
     storage: Storage
+    run_ids: set[str] = field(default_factory=set)  # the archive's runs: versions naming one follow its id
 
     def remap(self, value: str | None) -> str | None:
         if value is None or self.name == self.source_name:
@@ -276,7 +283,29 @@ def _version(target: _Target, data: dict[str, Any]) -> dict[str, Any]:
         manifest = _with_source_uri(manifest, values["storage_root"], root)
         values["storage_root"] = root
     values.update(id=new_id, entity_id=target.remap(values["entity_id"]), ml_repo_id=target.repo_id, manifest=manifest)
+    run_id = values.get("run_id")
+    if run_id is not None and run_id in target.run_ids:
+        values["run_id"] = target.remap(run_id)
+        if isinstance(manifest, dict) and manifest.get("run_id") == run_id:
+            values["manifest"] = {**manifest, "run_id": values["run_id"]}
     return values
+
+
+def _run(target: _Target, data: dict[str, Any]) -> dict[str, Any]:
+    values = _from_json(queries.RUNS, data)
+    target.run_ids.add(values["id"])
+    values.update(id=target.remap(values["id"]), ml_repo_id=target.repo_id)
+    return values
+
+
+def _run_row(table: Table) -> Callable[[_Target, dict[str, Any]], dict[str, Any]]:
+    def place(target: _Target, data: dict[str, Any]) -> dict[str, Any]:
+        values = _from_json(table, data)
+        values.pop("id", None)
+        values["run_id"] = target.remap(values["run_id"])
+        return values
+
+    return place
 
 
 def _version_tag(target: _Target, data: dict[str, Any]) -> dict[str, Any]:
@@ -311,6 +340,11 @@ def _collaborator(target: _Target, data: dict[str, Any]) -> dict[str, Any]:
 ROW_KINDS: dict[str, tuple[Table, Callable[[_Target, dict[str, Any]], dict[str, Any]]]] = {
     "collaborator": (queries.COLLABORATORS, _collaborator),
     "entity": (queries.ENTITIES, _entity),
+    "run": (queries.RUNS, _run),
+    "run_param": (queries.RUN_PARAMS, _run_row(queries.RUN_PARAMS)),
+    "run_tag": (queries.RUN_TAGS, _run_row(queries.RUN_TAGS)),
+    "run_metric": (queries.RUN_METRICS, _run_row(queries.RUN_METRICS)),
+    "run_latest_metric": (queries.RUN_LATEST_METRICS, _run_row(queries.RUN_LATEST_METRICS)),
     "version": (queries.VERSIONS, _version),
     "version_tag": (queries.VERSION_TAGS, _version_tag),
     "version_file": (queries.VERSION_FILES, _version_file),

@@ -28,9 +28,15 @@ def ml_repo_to_wire(repo: MlRepo, tenant: str) -> dict[str, Any]:
 
 
 def version_to_wire(
-    row: VersionRow, family: Family, tenant: str, *, labels: tuple[list[str], str | None] | None = None
+    row: VersionRow,
+    family: Family,
+    tenant: str,
+    *,
+    labels: tuple[list[str], str | None] | None = None,
+    run_metrics: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """`labels`: the (tags, alias) to show instead of the current ones (an "as of" read)."""
+    """`labels`: the (tags, alias) to show instead of the current ones (an "as of" read).
+    `run_metrics`: the metrics its run logged at the version's step, shown in place of the stored ones."""
     version = row.version
     tags, alias = labels if labels is not None else (list(version.tags or []), version.version_alias)
     assert version.version is not None, "only finalized versions are presented"
@@ -52,7 +58,7 @@ def version_to_wire(
     if alias is not None:
         wire["version_alias"] = alias
     if family.has_metrics:
-        wire["metrics"] = list(version.metrics or [])
+        wire["metrics"] = run_metrics if run_metrics else list(version.metrics or [])
         wire["deployable"] = family.deployable(version.manifest)
     return wire
 

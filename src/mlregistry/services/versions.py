@@ -22,6 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from mlregistry.auth.subject import Caller
 from mlregistry.orm import EntityVersion, MlRepo
 from mlregistry.orm.base import utcnow
+from mlregistry.repositories import runs as run_queries
 from mlregistry.repositories import versions as queries
 from mlregistry.repositories.versions import (
     LABEL_ALIAS,
@@ -35,6 +36,7 @@ from mlregistry.repositories.versions import (
 )
 from mlregistry.schemas.manifests import manifest_to_wire
 from mlregistry.services import audit, events, files, labels, reaper
+from mlregistry.services import runs as run_services
 from mlregistry.services.access import Role, authorize, repo_scope
 from mlregistry.services.errors import Conflict, Invalid, NotFound
 from mlregistry.services.families import FAMILY_BY_MANIFEST_TYPE, Family
@@ -437,7 +439,8 @@ async def get_version(
     session: AsyncSession, settings: Settings, caller: Caller, family: Family, version_id: str
 ) -> dict[str, Any]:
     row = await _authorized_version(session, caller, family, version_id, Role.VIEWER)
-    return version_to_wire(row, family, settings.tenant_name)
+    linked = await _run_metrics(session, family, [row])
+    return version_to_wire(row, family, settings.tenant_name, run_metrics=linked.get(row.version.id))
 
 
 async def delete_version(session: AsyncSession, caller: Caller, family: Family, version_id: str) -> None:
@@ -495,10 +498,33 @@ async def list_versions(
     if filters is None:
         return [], 0
     rows, total = await queries.list_versions(session, filters, repo_scope(caller), offset=offset, limit=limit)
+    linked = await _run_metrics(session, family, rows)
     if query.as_of is None:
-        return [version_to_wire(row, family, settings.tenant_name) for row in rows], total
+        return [
+            version_to_wire(row, family, settings.tenant_name, run_metrics=linked.get(row.version.id)) for row in rows
+        ], total
     then = await queries.labels_as_of(session, [row.version.id for row in rows], query.as_of)
-    return [version_to_wire(row, family, settings.tenant_name, labels=then[row.version.id]) for row in rows], total
+    return [
+        version_to_wire(
+            row, family, settings.tenant_name, labels=then[row.version.id], run_metrics=linked.get(row.version.id)
+        )
+        for row in rows
+    ], total
+
+
+async def _run_metrics(
+    session: AsyncSession, family: Family, rows: list[VersionRow]
+) -> dict[str, list[dict[str, Any]]]:
+    """The metrics each version's run logged at the version's step: one query for the whole page."""
+    if not family.has_metrics:
+        return {}
+    linked = [row.version for row in rows if row.version.run_id]
+    if not linked:
+        return {}
+    found = await run_queries.metrics_at_steps(session, [(str(v.run_id), int(v.step or 0)) for v in linked])
+    return {
+        v.id: [run_services.metric_to_wire(m) for m in found.get((str(v.run_id), int(v.step or 0)), [])] for v in linked
+    }
 
 
 async def apply_tags(
