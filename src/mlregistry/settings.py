@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, description="Connections kept per worker process (Postgres).")
     db_max_overflow: int = Field(10, ge=0, description="Extra connections per worker beyond the pool size.")
     db_pool_timeout: float = Field(30.0, gt=0, description="Seconds to wait for a free pooled connection.")
+    db_pool_ping_idle_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="A pooled connection idle for longer than this is pinged before use, so a database "
+        "restart or failover is not surfaced as an error; 0 pings on every checkout (Postgres).",
+    )
     secret_key: SecretStr | None = Field(
         None,
         description="HMAC key for issued tokens (HS256). Development without it: a key generated once "

@@ -6,7 +6,6 @@ from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
 
 from mlregistry.api.deps import AppSettings, AppStorages, BaseUrl, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
@@ -18,6 +17,7 @@ from mlregistry.api.paging import (
     list_response,
     token_page_response,
 )
+from mlregistry.api.responses import JSONResponse
 from mlregistry.schemas.artifacts import (
     ApplyArtifactVersionTagsRequest,
     Artifact,

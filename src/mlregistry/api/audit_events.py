@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
 
 from mlregistry.api.deps import CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.api.paging import PageParams, list_response
+from mlregistry.api.responses import JSONResponse
 from mlregistry.repositories.audit import AuditFilters
 from mlregistry.schemas.common import ListEnvelope
 from mlregistry.schemas.identity import AuditEventOut

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
 
 from mlregistry.api.deps import AppSettings, AppStorages, BaseUrl, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.api.paging import PageParams, data_response, empty_response, list_response, token_page_response
+from mlregistry.api.responses import JSONResponse
 from mlregistry.schemas.artifacts import (
     ApplyDataDirectoryRequest,
     DataDirectory,

@@ -14,13 +14,13 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from mlregistry import metrics
+from mlregistry.api.responses import JSONResponse
 from mlregistry.services.errors import ServiceError, Unauthenticated
 
 logger = logging.getLogger("mlregistry.errors")

@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlregistry.api.deps import AppSettings, AppStorages, CurrentCaller, DbSession
 from mlregistry.api.paging import Page, PageParams, data_response, empty_response, list_response, split_repeated
+from mlregistry.api.responses import JSONResponse
 from mlregistry.auth.subject import Caller
 from mlregistry.schemas.common import DataEnvelope, EmptyResponse, ListEnvelope
 from mlregistry.schemas.labels import LabelEvent, LabelInterval

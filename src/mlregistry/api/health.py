@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import text
 
 from mlregistry import metrics
 from mlregistry.api.deps import DbSession
+from mlregistry.api.responses import JSONResponse
 
 router = APIRouter(tags=["Health"])
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
 
 from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.api.family_routes import FamilyRoutes, RunVersionFiltersParams, add_family_routes
 from mlregistry.api.paging import PageParams, list_response
+from mlregistry.api.responses import JSONResponse
 from mlregistry.schemas.common import ListEnvelope
 from mlregistry.schemas.resources import (
     ApplyModelVersionRequest,

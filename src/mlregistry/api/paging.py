@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from fastapi.responses import JSONResponse
 
 from mlregistry.api.deps import AppSettings
+from mlregistry.api.responses import JSONResponse
 from mlregistry.schemas.limits import (
     MAX_PAGE_NUMBER,
     MAX_PAGE_SIZE,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 
 from mlregistry import __version__
 from mlregistry.api.deps import AppSettings, CurrentCaller
 from mlregistry.api.docs import ERROR_RESPONSES
+from mlregistry.api.responses import JSONResponse
 from mlregistry.schemas.resources import Session
 
 router = APIRouter(tags=["Platform"])

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
 
 from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
 from mlregistry.api.docs import ENTITY_ERROR_RESPONSES
 from mlregistry.api.paging import EntityFilter, EntityPageParams, entity_list_response
+from mlregistry.api.responses import JSONResponse
 from mlregistry.schemas.workspace_models import (
     CreateModelEntityRequest,
     EntityPage,

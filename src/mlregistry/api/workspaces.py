@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
 
 from mlregistry.api.deps import CurrentCaller, DbSession
 from mlregistry.api.docs import ENTITY_ERROR_RESPONSES
 from mlregistry.api.paging import EntityPageParams, entity_list_response
+from mlregistry.api.responses import JSONResponse
 from mlregistry.schemas.workspace_models import (
     CreateMemberRequest,
     CreateWorkspaceRequest,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -85,6 +86,34 @@ class Database:
         await self.engine.dispose()
 
 
+def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Check a pooled connection before use only when it sat idle for a while.
+
+    A connection returned moments ago is almost certainly alive, and pinging it on every checkout
+    costs a round trip per request. One that sat idle may have been cut by a database restart or
+    failover: it is pinged, and a dead one is replaced before the request sees it (the pool retries
+    the checkout on DisconnectionError).
+    """
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["mlregistry_idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("mlregistry_idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+            return  # new connection (it just connected) or returned moments ago
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError("pooled connection failed its ping") from error
+        if not alive:
+            raise exc.DisconnectionError("pooled connection failed its ping")
+
+
 def create_database(settings: Settings) -> Database:
     url = settings.effective_database_url
     kwargs: dict[str, Any] = {}
@@ -96,8 +125,9 @@ def create_database(settings: Settings) -> Database:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
-            # A database restart or failover must not surface as errors: each checkout checks its connection.
-            pool_pre_ping=True,
+            # A database restart or failover must not surface as errors: a connection idle for longer than
+            # db_pool_ping_idle_seconds is pinged on checkout (every checkout when it is 0).
+            pool_pre_ping=settings.db_pool_ping_idle_seconds == 0,
             pool_recycle=1800,
             connect_args={
                 "server_settings": {
@@ -113,6 +143,8 @@ def create_database(settings: Settings) -> Database:
     engine = create_async_engine(url, hide_parameters=True, **kwargs)
     if url.startswith("sqlite"):
         _configure_sqlite(engine)
+    elif settings.db_pool_ping_idle_seconds > 0:
+        _ping_idle_connections(engine, settings.db_pool_ping_idle_seconds)
     write_engine = engine.execution_options(**{WRITE_OPTION: True})
     return Database(
         engine=engine,

@@ -109,6 +109,81 @@ async def upsert_entity(
     return str(entity_id), latest_version_id
 
 
+async def upsert_entity_allocating(
+    session: AsyncSession,
+    *,
+    entity_id: str,
+    ml_repo_id: int,
+    family: str,
+    name: str,
+    version_id: str,
+    created_by_subject: dict[str, Any],
+    now: datetime,
+) -> tuple[str, int]:
+    """Create the entity if missing and take its next version number, in one statement.
+
+    Returns the entity id and the number taken; `version_id` becomes the entity's latest. The statement
+    is atomic and leaves the entity row locked until commit on Postgres (SQLite serializes writers), so
+    concurrent writers on any number of processes get distinct consecutive numbers, as with
+    `allocate_next_version`. A writer that does not insert the version after all hands the number back
+    with `release_allocated_version` before commit (or rolls back)."""
+    insert = _insert(session)
+    statement = (
+        insert(Entity)
+        .values(
+            id=entity_id,
+            ml_repo_id=ml_repo_id,
+            family=family,
+            name=name,
+            last_version_number=1,
+            version_count=1,
+            latest_version_id=version_id,
+            created_by_subject=created_by_subject,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_update(
+            index_elements=["ml_repo_id", "family", "name"],
+            set_={
+                "last_version_number": Entity.last_version_number + 1,
+                "version_count": Entity.version_count + 1,
+                "latest_version_id": version_id,
+                "updated_at": now,
+            },
+        )
+        .returning(Entity.id, Entity.last_version_number)
+    )
+    found_id, number = (await session.execute(statement)).one()
+    return str(found_id), int(number)
+
+
+async def release_allocated_version(session: AsyncSession, entity_id: str, previous_latest_id: str) -> None:
+    """Hand back the number `upsert_entity_allocating` just took (the row is still locked by this writer)."""
+    await session.execute(
+        update(Entity)
+        .where(Entity.id == entity_id)
+        .values(
+            last_version_number=Entity.last_version_number - 1,
+            version_count=Entity.version_count - 1,
+            latest_version_id=previous_latest_id,
+        )
+    )
+
+
+async def newest_finalized_version(session: AsyncSession, entity_id: str, other_than: str) -> EntityVersion | None:
+    """The entity's highest-numbered finalized version other than `other_than` (one index lookup)."""
+    return await session.scalar(
+        select(EntityVersion)
+        .where(
+            EntityVersion.entity_id == entity_id,
+            EntityVersion.state == STATE_FINALIZED,
+            EntityVersion.id != other_than,
+        )
+        .order_by(EntityVersion.version.desc())
+        .limit(1)
+    )
+
+
 async def allocate_next_version(session: AsyncSession, entity_id: str, version_id: str, now: datetime) -> int:
     """Take the entity's next number and make `version_id` its latest, without reading other versions.
 

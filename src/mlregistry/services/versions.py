@@ -142,15 +142,12 @@ def _same_manifest(stored: dict[str, Any], wire: dict[str, Any]) -> bool:
     return {k: v for k, v in stored.items() if k != "version"} == {k: v for k, v in wire.items() if k != "version"}
 
 
-async def _recent_replay(
-    session: AsyncSession, settings: Settings, caller: Caller, latest_version_id: str | None, wire: dict[str, Any]
+def _replay_of(
+    settings: Settings, caller: Caller, latest: EntityVersion | None, wire: dict[str, Any]
 ) -> EntityVersion | None:
     """The entity's newest version when this apply repeats it: same caller, same manifest, inside the window."""
     window = settings.apply_replay_window_seconds
-    if latest_version_id is None or window <= 0:
-        return None
-    latest = await session.get(EntityVersion, latest_version_id)
-    if latest is None or latest.state != STATE_FINALIZED:
+    if latest is None or window <= 0:
         return None
     if (latest.created_by_subject or {}).get("subjectId") != caller.subject_id:
         return None
@@ -182,14 +179,28 @@ async def _apply(
     if staged is not None:
         await files.record_files_at_finalize(session, storages, repo, staged)
         entity_id = staged.entity_id
+        version_id = staged.id
+        number = await queries.allocate_next_version(session, entity_id, version_id, now)
     else:
-        # From here on the entity's row is locked (Postgres): a concurrent replay waits and sees this one.
-        entity_id, latest_version_id = await _ensure_entity(session, caller, family, repo.id, name)
-        replayed = await _recent_replay(session, settings, caller, latest_version_id, wire)
-        if replayed is not None:
-            return _present_written(settings, caller, family, repo, name, replayed)
-    version_id = staged.id if staged is not None else str(uuid.uuid4())
-    number = await queries.allocate_next_version(session, entity_id, version_id, now)
+        # One statement creates the entity if missing and takes the next number. From here on the
+        # entity's row is locked (Postgres): a concurrent replay waits and sees this one.
+        version_id = str(uuid.uuid4())
+        entity_id, number = await queries.upsert_entity_allocating(
+            session,
+            entity_id=str(uuid.uuid4()),
+            ml_repo_id=repo.id,
+            family=family.name,
+            name=name,
+            version_id=version_id,
+            created_by_subject=caller.as_subject(),
+            now=now,
+        )
+        if number > 1 and settings.apply_replay_window_seconds > 0:
+            previous = await queries.newest_finalized_version(session, entity_id, other_than=version_id)
+            replayed = _replay_of(settings, caller, previous, wire)
+            if replayed is not None:
+                await queries.release_allocated_version(session, entity_id, replayed.id)
+                return _present_written(settings, caller, family, repo, name, replayed)
     wire["version"] = number
     created_at = utcnow()  # taken after the allocation so that creation order follows numbering
     try:
