@@ -65,7 +65,7 @@ class JsonFormatter(logging.Formatter):
             entry["request_id"] = request_id
         for key, value in record.__dict__.items():
             if key not in _RESERVED_ATTRIBUTES and not key.startswith("_"):
-                entry[key] = value
+                entry[key] = self.redact(value) if isinstance(value, str) else value
         if record.exc_info:
             entry["exception"] = self.redact(self.formatException(record.exc_info))
         return json.dumps(entry, default=str, separators=(",", ":"))
@@ -78,6 +78,9 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
+        exception = getattr(record, "exception", None)
+        if isinstance(exception, str) and not record.exc_info:
+            line = f"{line}\n{exception}"
         request_id = REQUEST_ID.get()
         return self.redact(f"{line} request_id={request_id}" if request_id else line)
 

@@ -149,14 +149,18 @@ async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, StatementError):
         # Never the whole statement: its text can be megabytes (thousands of bound rows). The frames,
         # the driver's error and the statement's start say where it failed.
+        driver_error = f"{type(exc.orig).__name__}: {str(exc.orig)[:LOGGED_TEXT_LIMIT]}"
         logger.error(
-            "unhandled database error on %s %s: %s: %s; statement: %s\n%s",
+            "unhandled database error on %s %s: %s; statement: %s",
             request.method,
             request.url.path,
-            type(exc.orig).__name__,
-            str(exc.orig)[:LOGGED_TEXT_LIMIT],
+            driver_error,
             (exc.statement or "")[:LOGGED_TEXT_LIMIT],
-            "".join(traceback.format_tb(exc.__traceback__)),
+            extra={
+                "exception": "Traceback (most recent call last):\n"
+                + "".join(traceback.format_tb(exc.__traceback__))
+                + driver_error
+            },
         )
         return respond_error(request, 500, "Internal server error")
     logger.exception("unhandled error on %s %s", request.method, request.url.path)

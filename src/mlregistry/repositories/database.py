@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mlregistry.settings import Settings
 
 WRITE_OPTION = "mlregistry_write"
+logger = logging.getLogger(__name__)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -59,11 +61,12 @@ class Database:
     @asynccontextmanager
     async def session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
         if write and self.serialize_writes:
-            async with self._queued_writer(), self.writers() as session:
-                yield session
+            async with self._queued_writer():
+                async with _closing(self.writers()) as session:
+                    yield session
             return
         factory = self.writers if write else self.readers
-        async with factory() as session:
+        async with _closing(factory()) as session:
             yield session
 
     @asynccontextmanager
@@ -84,6 +87,25 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def _closing(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """The session, closed afterwards even when its connection died under it.
+
+    Closing rolls back what is still open; on a connection the database cut (a restart, a killed
+    backend) that rollback fails. Nothing is lost by going on: the database has dropped the open
+    transaction with the connection, and the pool has invalidated it. Letting that error escape
+    would replace the request's own answer (or its exception, mapped to a 503) with a connection
+    closed without any answer.
+    """
+    try:
+        yield session
+    finally:
+        try:
+            await session.close()
+        except exc.DBAPIError as error:
+            logger.warning("closing a session on a lost connection: %s", type(error.orig).__name__)
 
 
 def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
