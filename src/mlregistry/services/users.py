@@ -108,7 +108,12 @@ async def update_roles(session: AsyncSession, caller: Caller, email: str, roles:
 
 async def set_active(session: AsyncSession, caller: Caller, email: str, *, active: bool) -> None:
     require_tenant_admin(caller, "activate or deactivate users")
-    user = await user_by_email(session, email)
+    await set_user_active(session, caller, await user_by_email(session, email), active=active)
+
+
+async def set_user_active(session: AsyncSession, caller: Caller, user: User, *, active: bool) -> None:
+    """A deactivated user's tokens stop working at once; activating gives them back."""
+    require_tenant_admin(caller, "activate or deactivate users")
     if user.id == caller.subject_id and not active:
         raise Forbidden("You cannot deactivate yourself")
     user.active = active
