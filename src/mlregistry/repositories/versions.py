@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, defer
 
 from mlregistry.orm import ApplyIdempotencyKey, Entity, EntityVersion, LabelInterval, MlRepo, VersionTag
 from mlregistry.repositories.access import Access, AccessScope
@@ -239,12 +239,18 @@ async def find_entity(session: AsyncSession, ml_repo_id: int, family: str, name:
     )
 
 
+# Rows of a list need their ML repo's name, id, storage and owner, never its documents (the manifest can be
+# kilobytes, read again for each of a page's rows).
+_REPO_DOCUMENTS_UNREAD = (defer(MlRepo.manifest, raiseload=True), defer(MlRepo.created_by_subject, raiseload=True))
+
+
 def _entity_select(scope: AccessScope) -> Select[Any]:
     latest = aliased(EntityVersion)
     return (
         select(Entity, MlRepo, scope.rank_column(MlRepo.id), latest)
         .join(MlRepo, MlRepo.id == Entity.ml_repo_id)
         .outerjoin(latest, latest.id == Entity.latest_version_id)
+        .options(*_REPO_DOCUMENTS_UNREAD)
     )
 
 
@@ -299,6 +305,7 @@ def _version_select(scope: AccessScope) -> Select[Any]:
         select(EntityVersion, Entity.name, MlRepo, scope.rank_column(MlRepo.id))
         .join(Entity, Entity.id == EntityVersion.entity_id)
         .join(MlRepo, MlRepo.id == EntityVersion.ml_repo_id)
+        .options(*_REPO_DOCUMENTS_UNREAD)
     )
 
 
@@ -351,15 +358,22 @@ async def list_versions(
         filters.name is not None and (filters.ml_repo_id is not None or filters.ml_repo_name is not None)
     )
     # Newest first: by number within one entity (the index (entity_id, version)), else by creation time.
-    order = (
-        [EntityVersion.version.desc()] if single_entity else [EntityVersion.created_at.desc(), EntityVersion.id.desc()]
-    )
+    keys = [EntityVersion.version] if single_entity else [EntityVersion.created_at, EntityVersion.id]
+    order = [key.desc() for key in keys]
+    total = await _count_versions(session, filters, scope, conditions)
+    if offset >= total:
+        return [], total
+    # A page past the middle is read from the other end of the same index: the last page of a model with
+    # 100,000 versions skips a few entries, not 99,900. The total is exact, so the window is the same.
+    page_order = order
+    if offset > total // 2:
+        page_order = [key.asc() for key in keys]
+        offset, limit = max(0, total - offset - limit), min(limit, total - offset)
     # Deferred join: the page is chosen on the version table alone, walking an index in list order (and
     # skipping an offset over index entries, not over whole rows); only its rows are then joined and read.
-    page = select(EntityVersion.id).where(*conditions).order_by(*order).offset(offset).limit(limit).subquery()
+    page = select(EntityVersion.id).where(*conditions).order_by(*page_order).offset(offset).limit(limit).subquery()
     result = await session.execute(_version_select(scope).join(page, page.c.id == EntityVersion.id).order_by(*order))
-    rows = [_version_row(scope, row) for row in result.all()]
-    return rows, await _count_versions(session, filters, scope, conditions)
+    return [_version_row(scope, row) for row in result.all()], total
 
 
 async def _count_versions(
