@@ -489,6 +489,8 @@ def test_invite_is_for_tenant_admins_and_writes_the_user_and_an_audit_row(
         assert client.get(f"{API}/users", params={"query": email.lower()}).json()["pagination"]["total"] == 0
         bad_url = client.post(f"{API}/users/invite", json={**body, "acceptInviteClientUrl": "javascript:alert(1)"})
         assert bad_url.status_code == 422 and "acceptInviteClientUrl" in bad_url.json()["message"]
+        unparsable = client.post(f"{API}/users/invite", json={**body, "acceptInviteClientUrl": "http://[::1/join"})
+        assert unparsable.status_code == 422 and "not a valid URL" in unparsable.json()["message"]
         no_email = client.post(f"{API}/users/invite", json={"acceptInviteClientUrl": "https://app.example.com"})
         assert no_email.status_code == 422 and "email" in no_email.json()["message"]
 

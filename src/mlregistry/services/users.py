@@ -102,7 +102,10 @@ async def register_user(session: AsyncSession, caller: Caller, request: Register
 
 def invite_link(accept_invite_client_url: str, email: str) -> str:
     """The client's accept-invite URL with the invitee's e-mail added to its query."""
-    parts = urlsplit(accept_invite_client_url)
+    try:
+        parts = urlsplit(accept_invite_client_url)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise Invalid.field(["body", "acceptInviteClientUrl"], f"is not a valid URL ({exc})") from exc
     query = [*parse_qsl(parts.query, keep_blank_values=True), ("email", email)]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
@@ -116,10 +119,10 @@ async def invite_user(
     """
     require_tenant_admin(caller, "invite users")
     email = email.lower()
+    link = invite_link(accept_invite_client_url, email)
     if await repo.get_user_by_email(session, email) is not None or await repo.get_user_by_slug(session, email):
         raise Conflict(f"A user with email '{email}' already exists")
     user = await create_user(session, slug=email, email=email, actor=caller)
-    link = invite_link(accept_invite_client_url, email)
     audit.note(session, caller, "invite", "user", user.id, email=email, link=link)
     return {"link": link, "data": user_to_wire(user, settings.tenant_name)}
 
