@@ -10,7 +10,7 @@ from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
 from mlregistry.api.docs import ERROR_RESPONSES, UNSUPPORTED_RESPONSE
 from mlregistry.api.paging import PageParams, data_response, empty_response, list_response
 from mlregistry.api.responses import JSONResponse
-from mlregistry.schemas.common import DataEnvelope, EmptyResponse, ListEnvelope
+from mlregistry.schemas.common import DataEnvelope, EmptyResponse, HttpError, ListEnvelope
 from mlregistry.schemas.identity import (
     ChangePasswordRequest,
     InviteUserOut,
@@ -74,6 +74,8 @@ async def invite_user(
 @router.post(
     "/users/change-password",
     summary="Refused: this server has no passwords (use personal access tokens)",
+    status_code=400,
+    response_model=HttpError,
     responses=UNSUPPORTED_RESPONSE,
 )
 async def change_password(body: ChangePasswordRequest, caller: CurrentCaller) -> JSONResponse:

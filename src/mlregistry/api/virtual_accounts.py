@@ -11,7 +11,7 @@ from mlregistry.api.docs import ERROR_RESPONSES, UNSUPPORTED_RESPONSE
 from mlregistry.api.paging import PageParams, data_response, empty_response, list_response, split_repeated
 from mlregistry.api.responses import JSONResponse
 from mlregistry.repositories.virtual_accounts import VirtualAccountFilters
-from mlregistry.schemas.common import DataEnvelope, EmptyResponse, ListEnvelope
+from mlregistry.schemas.common import DataEnvelope, EmptyResponse, HttpError, ListEnvelope
 from mlregistry.schemas.identity import (
     ApplyVirtualAccountRequest,
     ExistsOut,
@@ -111,6 +111,8 @@ async def revoke_jwt(id: str, jwt_id: str, session: DbSession, caller: CurrentCa
 @router.post(
     "/virtual-accounts/{id}/sync-to-secret-store",
     summary="Refused: this server has no external secret store (read the token with GET .../token)",
+    status_code=400,
+    response_model=HttpError,
     responses=UNSUPPORTED_RESPONSE,
 )
 async def sync_to_secret_store(
