@@ -81,7 +81,14 @@ async def swagger_ui(request: Request) -> HTMLResponse:
         swagger_favicon_url=f"{static}/swagger-ui/favicon-32x32.png",
         oauth2_redirect_url=None,
         # No call to the public validator: the page must work offline.
-        swagger_ui_parameters={"persistAuthorization": True, "validatorUrl": None, "displayRequestDuration": True},
+        # Tags start collapsed: the page opens on the list of resources, and Swagger UI stops rendering
+        # (silently, after a few tags) when all of this API's operations are expanded at once.
+        swagger_ui_parameters={
+            "persistAuthorization": True,
+            "validatorUrl": None,
+            "displayRequestDuration": True,
+            "docExpansion": "none",
+        },
     )
 
 
