@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, func, not_, select, tuple_
+from sqlalchemy import Select, and_, delete, exists, false, func, not_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from mlregistry.orm import MlRepo, Run, RunLatestMetric, RunMetric, RunParam, RunTag
+from mlregistry.orm.runs import TAG_INDEXED_PREFIX, tag_value_prefix
 from mlregistry.repositories.access import Access, AccessScope
 from mlregistry.repositories.versions import _insert
 from mlregistry.services.run_filters import Comparison, Ordering
@@ -119,8 +120,9 @@ async def delete_tag(session: AsyncSession, run_id: str, key: str) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def log_metrics(session: AsyncSession, run_id: str, points: list[dict[str, Any]]) -> None:
-    """Append the points to the history, and keep the point of highest (step, timestamp) per key as latest."""
+async def log_metrics(session: AsyncSession, run_id: str, ml_repo_id: int, points: list[dict[str, Any]]) -> None:
+    """Append the points to the history, and keep the point of highest (step, timestamp) per key as latest
+    (with the run's repo, which the search index of latest values leads with)."""
     if not points:
         return
     rows = [{"run_id": run_id, **point} for point in points]
@@ -130,7 +132,9 @@ async def log_metrics(session: AsyncSession, run_id: str, points: list[dict[str,
         held = newest.get(point["key"])
         if held is None or (point["step"], point["timestamp"]) >= (held["step"], held["timestamp"]):
             newest[point["key"]] = point
-    statement = _insert(session)(RunLatestMetric).values([{"run_id": run_id, **point} for point in newest.values()])
+    statement = _insert(session)(RunLatestMetric).values(
+        [{"run_id": run_id, "ml_repo_id": ml_repo_id, **point} for point in newest.values()]
+    )
     excluded = statement.excluded
     await session.execute(
         statement.on_conflict_do_update(
@@ -141,16 +145,32 @@ async def log_metrics(session: AsyncSession, run_id: str, points: list[dict[str,
     )
 
 
-async def metric_history(
-    session: AsyncSession, run_id: str, keys: Sequence[str] | None, step: int | None
+async def metric_keys(session: AsyncSession, run_id: str) -> list[str]:
+    """The keys the run has logged (each has a latest point), in key order."""
+    return list(
+        await session.scalars(
+            select(RunLatestMetric.key).where(RunLatestMetric.run_id == run_id).order_by(RunLatestMetric.key)
+        )
+    )
+
+
+async def metric_history_page(
+    session: AsyncSession,
+    run_id: str,
+    key: str,
+    step: int | None,
+    after: tuple[int, int, int] | None,
+    limit: int,
 ) -> list[RunMetric]:
-    conditions: list[Any] = [RunMetric.run_id == run_id]
-    if keys is not None:
-        conditions.append(RunMetric.key.in_(list(keys)))
+    """Up to `limit` points of one metric after `after` (step, timestamp, id), in that order: one range of
+    the (run_id, key, step, timestamp, id) index, however long the history is."""
+    conditions: list[Any] = [RunMetric.run_id == run_id, RunMetric.key == key]
     if step is not None:
         conditions.append(RunMetric.step == step)
+    if after is not None:
+        conditions.append(tuple_(RunMetric.step, RunMetric.timestamp, RunMetric.id) > tuple_(*after))
     result = await session.scalars(
-        select(RunMetric).where(*conditions).order_by(RunMetric.key, RunMetric.step, RunMetric.timestamp, RunMetric.id)
+        select(RunMetric).where(*conditions).order_by(RunMetric.step, RunMetric.timestamp, RunMetric.id).limit(limit)
     )
     return list(result)
 
@@ -218,41 +238,92 @@ def _compare(column: Any, operator: str, value: Any) -> Any:
     raise ValueError(operator)
 
 
-def _condition(comparison: Comparison) -> Any:
+def _in(column: Any, values: Sequence[Any]) -> Any:
+    """`column = v` for one value (which the planner treats as a constant of the index), else IN."""
+    return column == values[0] if len(values) == 1 else column.in_(list(values))
+
+
+def _condition(comparison: Comparison, repo_ids: Sequence[int] | None) -> Any:
     if comparison.kind == "attribute":
         return _compare(_attribute_column(comparison.key), comparison.operator, comparison.value)
     table: Any = {"metric": RunLatestMetric, "param": RunParam, "tag": RunTag}[comparison.kind]
-    return exists().where(
-        table.run_id == Run.id,
-        table.key == comparison.key,
-        _compare(table.value, comparison.operator, comparison.value),
-    )
+    conditions = [table.run_id == Run.id, table.key == comparison.key]
+    if comparison.kind == "metric" and repo_ids:
+        conditions.append(_in(table.ml_repo_id, repo_ids))  # one range of (ml_repo_id, key, value)
+    if comparison.kind == "tag" and comparison.operator in ("=", "IN"):
+        # Through the (key, value prefix) index first; the whole value is compared below.
+        values = comparison.value if isinstance(comparison.value, tuple) else (comparison.value,)
+        conditions.append(_in(tag_value_prefix(table.value), [str(value)[:TAG_INDEXED_PREFIX] for value in values]))
+    conditions.append(_compare(table.value, comparison.operator, comparison.value))
+    return exists().where(*conditions)
 
 
-async def search(session: AsyncSession, scope: AccessScope, query: RunSearch) -> tuple[list[RunRow], int]:
-    conditions: list[Any] = [Run.lifecycle_stage.in_(query.lifecycle_stages)]
-    if query.repo_ids is not None:
-        conditions.append(Run.ml_repo_id.in_(query.repo_ids))
-    if query.name is not None:
-        conditions.append(Run.name == query.name)
-    conditions.extend(_condition(comparison) for comparison in query.comparisons)
-    scoped = scope.clause(Run.ml_repo_id)
-    if scoped is not None:
-        conditions.append(scoped)
-    statement = _select(scope).where(*conditions)
+def _key_table(kind: str) -> Any:
+    return {"metric": RunLatestMetric, "param": RunParam, "tag": RunTag}[kind]
+
+
+def _ordered(statement: Select[Any], orderings: Sequence[Ordering]) -> tuple[Select[Any], list[Any]]:
+    """Outer-join the key of each ordering; runs without the key sort last; ties go newest first."""
     order: list[Any] = []
-    for ordering in query.orderings:
+    for ordering in orderings:
         if ordering.kind == "attribute":
             column = _attribute_column(ordering.key)
         else:
-            table: Any = aliased({"metric": RunLatestMetric, "param": RunParam, "tag": RunTag}[ordering.kind])
+            table = aliased(_key_table(ordering.kind))
             statement = statement.outerjoin(table, and_(table.run_id == Run.id, table.key == ordering.key))
             column = table.value
         order.append((column.desc() if ordering.descending else column.asc()).nulls_last())
     order.extend([Run.start_time.desc(), Run.id.desc()])
-    page = _rows(scope, await session.execute(statement.order_by(*order).offset(query.offset).limit(query.limit)))
-    total = await session.scalar(select(func.count()).select_from(Run).where(*conditions))
-    return page, int(total or 0)
+    return statement, order
+
+
+async def search(session: AsyncSession, scope: AccessScope, query: RunSearch) -> tuple[list[RunRow], int]:
+    """A page of the runs that match, and how many match.
+
+    Ordered first by a metric, param or tag, the page is read in two parts: the runs that have the key,
+    joined (not outer-joined) so that the planner walks an index in value order and stops at the page,
+    and, only when that part ends within the page, the runs without the key, which sort last."""
+    conditions: list[Any] = [_in(Run.lifecycle_stage, query.lifecycle_stages)]
+    if query.repo_ids is not None:
+        conditions.append(_in(Run.ml_repo_id, query.repo_ids) if query.repo_ids else false())
+    if query.name is not None:
+        conditions.append(Run.name == query.name)
+    conditions.extend(_condition(comparison, query.repo_ids) for comparison in query.comparisons)
+    scoped = scope.clause(Run.ml_repo_id)
+    if scoped is not None:
+        conditions.append(scoped)
+    total = int(await session.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0)
+    base = _select(scope).where(*conditions)
+    if not query.orderings or query.orderings[0].kind == "attribute":
+        statement, order = _ordered(base, query.orderings)
+        page = _rows(scope, await session.execute(statement.order_by(*order).offset(query.offset).limit(query.limit)))
+        return page, total
+    first, rest = query.orderings[0], query.orderings[1:]
+    table: Any = aliased(_key_table(first.kind))  # an alias: filters' subqueries on the same table stay theirs
+    joined = [table.run_id == Run.id, table.key == first.key]
+    if first.kind == "metric" and query.repo_ids:
+        joined.append(_in(table.ml_repo_id, query.repo_ids))
+    having, order = _ordered(base.join(table, and_(*joined)), rest)
+    lead = table.value.desc() if first.descending else table.value.asc()
+    page = _rows(
+        scope,
+        await session.execute(having.order_by(lead, *order).offset(query.offset).limit(query.limit)),
+    )
+    if len(page) == query.limit:
+        return page, total
+    if page:
+        with_key = query.offset + len(page)
+    else:
+        counted = select(func.count()).select_from(Run).join(table, and_(*joined)).where(*conditions)
+        with_key = int(await session.scalar(counted) or 0)
+    lacking, order = _ordered(base.where(~exists().where(table.run_id == Run.id, table.key == first.key)), rest)
+    page += _rows(
+        scope,
+        await session.execute(
+            lacking.order_by(*order).offset(max(0, query.offset - with_key)).limit(query.limit - len(page))
+        ),
+    )
+    return page, total
 
 
 async def repo_ids_named(session: AsyncSession, names: Sequence[str]) -> list[int]:
