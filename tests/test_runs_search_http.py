@@ -75,6 +75,14 @@ def test_metric_order_pages_through_runs_with_and_without_the_metric(server: Liv
         assert _names(second) == ["r4", "r0", "r2", "r7", "r6", "r1", "r3", "r5"]
         missing = _search(client, experiment_ids=[repo["id"]], order_by=["metrics.nothing DESC"], max_results=3)
         assert _names(missing) == ["r7", "r6", "r5"] and missing["total"] == 8
+        # Totals follow creates and deletes, with and without a filter.
+        gone = _search(client, experiment_ids=[repo["id"]], name="r7")["runs"][0]["info"]["run_id"]
+        assert client.delete(f"{API}/runs/{gone}").status_code == 200
+        after = _search(client, experiment_ids=[repo["id"]], max_results=2)
+        assert after["total"] == 7 and _names(after) == ["r6", "r5"]
+        assert _search(client, experiment_ids=[repo["id"]], max_results=2, offset=20)["total"] == 7
+        assert _search(client, experiment_ids=[repo["id"]], filter="metrics.other >= 2", max_results=1)["total"] == 5
+        assert _search(client, max_results=1)["total"] >= 7
 
 
 def test_tag_filters_compare_whole_long_values(server: LiveServer, user: LiveUser) -> None:

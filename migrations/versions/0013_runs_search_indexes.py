@@ -1,5 +1,6 @@
 """runs search indexes: latest metrics carry the run's repo, tags are indexed by (key, value prefix),
-a repo's runs by (lifecycle, start_time, id), metric history by (run, key, step, timestamp, id)
+a repo's runs by (lifecycle, start_time, id), metric history by (run, key, step, timestamp, id); a kept
+count of each repo's active runs
 
 Revision ID: 0013
 Revises: 0012
@@ -20,6 +21,19 @@ TAG_PREFIX = sa.text("substr(value, 1, 200)")  # mlregistry.orm.runs.tag_value_p
 
 
 def upgrade() -> None:
+    op.create_table(
+        "run_counts",
+        sa.Column("ml_repo_id", sa.Integer(), nullable=False),
+        sa.Column("active", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["ml_repo_id"], ["ml_repos.id"], name=op.f("fk_run_counts_ml_repo_id_ml_repos"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("ml_repo_id", name=op.f("pk_run_counts")),
+    )
+    op.execute(
+        "INSERT INTO run_counts (ml_repo_id, active) SELECT ml_repo_id, count(*) FROM runs "
+        "WHERE lifecycle_stage = 'active' GROUP BY ml_repo_id"
+    )
     with op.batch_alter_table("run_latest_metrics", schema=None) as batch_op:
         batch_op.add_column(sa.Column("ml_repo_id", sa.Integer(), nullable=True))
     op.execute(
@@ -62,3 +76,4 @@ def downgrade() -> None:
     with op.batch_alter_table("run_latest_metrics", schema=None) as batch_op:
         batch_op.drop_index("ix_run_latest_metrics_repo_key_value")
         batch_op.drop_column("ml_repo_id")
+    op.drop_table("run_counts")

@@ -103,3 +103,13 @@ class RunLatestMetric(Base):
     value: Mapped[float] = mapped_column(Float)
     timestamp: Mapped[int] = mapped_column(BigInteger)
     step: Mapped[int] = mapped_column(BigInteger)
+
+
+class RunCount(Base):
+    """How many active runs each repo holds, kept with each create and delete: the `total` of a search
+    with no filter is a read of these rows, not a count over the repo's runs."""
+
+    __tablename__ = "run_counts"
+
+    ml_repo_id: Mapped[int] = mapped_column(ForeignKey("ml_repos.id", ondelete="CASCADE"), primary_key=True)
+    active: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -10,7 +10,7 @@ from sqlalchemy import Select, and_, delete, exists, false, func, not_, select, 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from mlregistry.orm import MlRepo, Run, RunLatestMetric, RunMetric, RunParam, RunTag
+from mlregistry.orm import MlRepo, Run, RunCount, RunLatestMetric, RunMetric, RunParam, RunTag
 from mlregistry.orm.runs import TAG_INDEXED_PREFIX, tag_value_prefix
 from mlregistry.repositories.access import Access, AccessScope
 from mlregistry.repositories.versions import _insert
@@ -61,12 +61,31 @@ async def find_by_name(session: AsyncSession, ml_repo_id: int, name: str) -> Run
 async def add(session: AsyncSession, run: Run) -> None:
     session.add(run)
     await session.flush()
+    await _count_active(session, run.ml_repo_id, 1)
 
 
-async def delete_run(session: AsyncSession, run_id: str) -> None:
+async def _count_active(session: AsyncSession, ml_repo_id: int, change: int) -> None:
+    statement = _insert(session)(RunCount).values(ml_repo_id=ml_repo_id, active=max(change, 0))
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=["ml_repo_id"], set_={"active": RunCount.active + change})
+    )
+
+
+async def recount_runs(session: AsyncSession, ml_repo_id: int) -> None:
+    """Set the repo's kept count from its rows (after runs were written without `add`, as an import does)."""
+    counted = select(func.count()).select_from(Run).where(Run.ml_repo_id == ml_repo_id, Run.lifecycle_stage == "active")
+    statement = _insert(session)(RunCount).values(ml_repo_id=ml_repo_id, active=counted.scalar_subquery())
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=["ml_repo_id"], set_={"active": statement.excluded.active})
+    )
+
+
+async def delete_run(session: AsyncSession, run: Run) -> None:
     for table in (RunLatestMetric, RunMetric, RunParam, RunTag):
-        await session.execute(delete(table).where(table.run_id == run_id))
-    await session.execute(delete(Run).where(Run.id == run_id))
+        await session.execute(delete(table).where(table.run_id == run.id))
+    await session.execute(delete(Run).where(Run.id == run.id))
+    if run.lifecycle_stage == "active":
+        await _count_active(session, run.ml_repo_id, -1)
 
 
 async def details(session: AsyncSession, run_ids: Sequence[str]) -> dict[str, RunDetails]:
@@ -277,8 +296,22 @@ def _ordered(statement: Select[Any], orderings: Sequence[Ordering]) -> tuple[Sel
     return statement, order
 
 
+async def _total(session: AsyncSession, scope: AccessScope, query: RunSearch, conditions: list[Any]) -> int:
+    """How many runs match. Without a filter, the kept per-repo counts of the readable repos asked for
+    (one row a repo); with one, a count of the matching runs, which the filters' indexes select."""
+    if query.comparisons or query.name is not None or query.lifecycle_stages != ["active"]:
+        return int(await session.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0)
+    kept: list[Any] = []
+    if query.repo_ids is not None:
+        kept.append(_in(RunCount.ml_repo_id, query.repo_ids) if query.repo_ids else false())
+    scoped = scope.clause(RunCount.ml_repo_id)
+    if scoped is not None:
+        kept.append(scoped)
+    return int(await session.scalar(select(func.coalesce(func.sum(RunCount.active), 0)).where(*kept)) or 0)
+
+
 async def search(session: AsyncSession, scope: AccessScope, query: RunSearch) -> tuple[list[RunRow], int]:
-    """A page of the runs that match, and how many match.
+    """A page of the runs that match, and how many match (counted only when the page does not tell).
 
     Ordered first by a metric, param or tag, the page is read in two parts: the runs that have the key,
     joined (not outer-joined) so that the planner walks an index in value order and stops at the page,
@@ -292,12 +325,19 @@ async def search(session: AsyncSession, scope: AccessScope, query: RunSearch) ->
     scoped = scope.clause(Run.ml_repo_id)
     if scoped is not None:
         conditions.append(scoped)
-    total = int(await session.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0)
+    page = await _page(session, scope, query, conditions)
+    if query.offset == 0 and len(page) < query.limit:
+        return page, len(page)
+    if page and len(page) < query.limit:
+        return page, query.offset + len(page)
+    return page, await _total(session, scope, query, conditions)
+
+
+async def _page(session: AsyncSession, scope: AccessScope, query: RunSearch, conditions: list[Any]) -> list[RunRow]:
     base = _select(scope).where(*conditions)
     if not query.orderings or query.orderings[0].kind == "attribute":
         statement, order = _ordered(base, query.orderings)
-        page = _rows(scope, await session.execute(statement.order_by(*order).offset(query.offset).limit(query.limit)))
-        return page, total
+        return _rows(scope, await session.execute(statement.order_by(*order).offset(query.offset).limit(query.limit)))
     first, rest = query.orderings[0], query.orderings[1:]
     table: Any = aliased(_key_table(first.kind))  # an alias: filters' subqueries on the same table stay theirs
     joined = [table.run_id == Run.id, table.key == first.key]
@@ -310,7 +350,7 @@ async def search(session: AsyncSession, scope: AccessScope, query: RunSearch) ->
         await session.execute(having.order_by(lead, *order).offset(query.offset).limit(query.limit)),
     )
     if len(page) == query.limit:
-        return page, total
+        return page
     if page:
         with_key = query.offset + len(page)
     else:
@@ -323,7 +363,7 @@ async def search(session: AsyncSession, scope: AccessScope, query: RunSearch) ->
             lacking.order_by(*order).offset(max(0, query.offset - with_key)).limit(query.limit - len(page))
         ),
     )
-    return page, total
+    return page
 
 
 async def repo_ids_named(session: AsyncSession, names: Sequence[str]) -> list[int]:

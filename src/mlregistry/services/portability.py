@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlregistry.auth.subject import SYSTEM_CALLER
 from mlregistry.orm.base import UTCDateTime, utcnow
 from mlregistry.repositories import portability as queries
+from mlregistry.repositories import runs as run_queries
 from mlregistry.repositories import versions as version_queries
 from mlregistry.repositories.database import Database
 from mlregistry.services import audit
@@ -403,6 +404,7 @@ async def _import(
             copied = await _copy_files(reader, target, progress)
             await version_queries.fill_imported_version_tags(session, repo_id)
             await version_queries.open_intervals_of_repo(session, repo_id)  # their tags and aliases hold from here
+            await run_queries.recount_runs(session, repo_id)
             audit.note(
                 session,
                 SYSTEM_CALLER,

@@ -180,7 +180,7 @@ async def update_run(
 async def delete_run(session: AsyncSession, caller: Caller, run_id: str) -> None:
     """Removes the run with its params, tags and metrics; versions that name it keep their run_id."""
     row = await _authorized(session, caller, run_id, Role.EDITOR)
-    await queries.delete_run(session, run_id)
+    await queries.delete_run(session, row.run)
     audit.note(session, caller, "delete", "run", run_id, ml_repo=row.access.resource.name, name=row.run.name)
 
 
