@@ -89,7 +89,7 @@ def test_tag_filters_compare_whole_long_values(server: LiveServer, user: LiveUse
     with server.client(user) as client:
         repo = create_repo(client)
         shared = "x" * 300
-        for name, value in (("a", shared + "a"), ("b", shared + "b"), ("short", "v")):
+        for name, value in (("a", shared + "a"), ("b", shared + "b"), ("short", "v"), ("shortish", "vw")):
             created = client.post(f"{API}/runs", json={"experiment_id": repo["id"], "name": name})
             run_id = created.json()["run"]["info"]["run_id"]
             assert client.put(f"{API}/runs/{run_id}/tags", json={"key": "note", "value": value}).status_code == 200
@@ -101,5 +101,10 @@ def test_tag_filters_compare_whole_long_values(server: LiveServer, user: LiveUse
         assert _names(_search(client, experiment_ids=ids, filter=f"tags.note != '{shared}a'", order_by=["name"])) == [
             "b",
             "short",
+            "shortish",
         ]
         assert _names(_search(client, experiment_ids=ids, filter="tags.note LIKE 'xx%b'")) == ["b"]
+        assert _names(_search(client, experiment_ids=ids, filter="tags.note = 'v'")) == ["short"]
+        assert _names(_search(client, experiment_ids=ids, filter="tags.note IN ('vw', 'x')")) == ["shortish"]
+        exact = "y" * 199
+        assert _names(_search(client, experiment_ids=ids, filter=f"tags.note = '{exact}'")) == []

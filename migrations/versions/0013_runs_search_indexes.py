@@ -1,6 +1,6 @@
-"""runs search indexes: latest metrics carry the run's repo, tags are indexed by (key, value prefix),
-a repo's runs by (lifecycle, start_time, id), metric history by (run, key, step, timestamp, id); a kept
-count of each repo's active runs
+"""runs search indexes: latest metrics carry the run's repo, tags are indexed by (key, value prefix,
+run_id), params by (key, value, run_id), a repo's runs by (lifecycle, start_time, id), metric history
+by (run, key, step, timestamp, id); a kept count of each repo's active runs
 
 Revision ID: 0013
 Revises: 0012
@@ -47,7 +47,9 @@ def upgrade() -> None:
         )
 
     op.drop_index("ix_run_tags_key", table_name="run_tags")
-    op.create_index("ix_run_tags_key_value_prefix", "run_tags", ["key", TAG_PREFIX], unique=False)
+    op.create_index("ix_run_tags_key_value_prefix", "run_tags", ["key", TAG_PREFIX, "run_id"], unique=False)
+    op.drop_index("ix_run_params_key_value", table_name="run_params")
+    op.create_index("ix_run_params_key_value_run_id", "run_params", ["key", "value", "run_id"], unique=False)
 
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.drop_index("ix_runs_ml_repo_id_start_time")
@@ -71,6 +73,8 @@ def downgrade() -> None:
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.drop_index("ix_runs_ml_repo_id_lifecycle_start_time_id")
         batch_op.create_index("ix_runs_ml_repo_id_start_time", ["ml_repo_id", "start_time"], unique=False)
+    op.drop_index("ix_run_params_key_value_run_id", table_name="run_params")
+    op.create_index("ix_run_params_key_value", "run_params", ["key", "value"], unique=False)
     op.drop_index("ix_run_tags_key_value_prefix", table_name="run_tags")
     op.create_index("ix_run_tags_key", "run_tags", ["key"], unique=False)
     with op.batch_alter_table("run_latest_metrics", schema=None) as batch_op:

@@ -20,7 +20,8 @@ KEY_LENGTH = 250
 PARAM_VALUE_LENGTH = 1000
 TAG_VALUE_LENGTH = 5000
 # Tag values are too long for a btree entry on Postgres: the (key, value) index holds this many leading
-# characters, and a tag comparison tests them (through the index) before the whole value.
+# characters. A value shorter than that is equal exactly when its prefix is (answered from the index
+# alone); a longer one is compared whole after the prefix.
 TAG_INDEXED_PREFIX = 200
 
 
@@ -48,7 +49,8 @@ class Run(Base):
 
 class RunParam(Base):
     __tablename__ = "run_params"
-    __table_args__ = (Index("ix_run_params_key_value", "key", "value"),)
+    # Ends with run_id: a param filter is answered from the index alone.
+    __table_args__ = (Index("ix_run_params_key_value_run_id", "key", "value", "run_id"),)
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
@@ -68,7 +70,7 @@ class RunTag(Base):
     value: Mapped[str] = mapped_column(String(TAG_VALUE_LENGTH))
 
 
-Index("ix_run_tags_key_value_prefix", RunTag.key, tag_value_prefix(RunTag.value))
+Index("ix_run_tags_key_value_prefix", RunTag.key, tag_value_prefix(RunTag.value), RunTag.run_id)
 
 
 class RunMetric(Base):

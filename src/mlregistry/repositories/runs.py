@@ -269,10 +269,13 @@ def _condition(comparison: Comparison, repo_ids: Sequence[int] | None) -> Any:
     conditions = [table.run_id == Run.id, table.key == comparison.key]
     if comparison.kind == "metric" and repo_ids:
         conditions.append(_in(table.ml_repo_id, repo_ids))  # one range of (ml_repo_id, key, value)
+    values = comparison.value if isinstance(comparison.value, tuple) else (comparison.value,)
     if comparison.kind == "tag" and comparison.operator in ("=", "IN"):
-        # Through the (key, value prefix) index first; the whole value is compared below.
-        values = comparison.value if isinstance(comparison.value, tuple) else (comparison.value,)
+        # Through the (key, value prefix, run_id) index. Values shorter than the prefix are equal exactly
+        # when their prefixes are, which the index alone answers; longer ones are compared whole as well.
         conditions.append(_in(tag_value_prefix(table.value), [str(value)[:TAG_INDEXED_PREFIX] for value in values]))
+        if all(len(str(value)) < TAG_INDEXED_PREFIX for value in values):
+            return exists().where(*conditions)
     conditions.append(_compare(table.value, comparison.operator, comparison.value))
     return exists().where(*conditions)
 
