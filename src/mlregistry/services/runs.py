@@ -237,7 +237,7 @@ async def delete_tag(session: AsyncSession, caller: Caller, run_id: str, key: st
         raise NotFound(f"Run '{run_id}' has no tag '{key}'")
 
 
-HISTORY_PAGE_POINTS = 5000
+HISTORY_PAGE_POINTS = 10_000
 
 
 async def authorize_history_read(session: AsyncSession, caller: Caller, run_id: str) -> None:
@@ -258,7 +258,7 @@ async def metric_history_pages(
     while True:
         page = await queries.metric_history_page(session, run_id, key, step, after, page_points)
         if page:
-            yield [metric_to_wire(metric) for metric in page]
+            yield [{"key": key, "value": p.value, "timestamp": p.timestamp, "step": p.step} for p in page]
         if len(page) < page_points:
             return
         last = page[-1]
