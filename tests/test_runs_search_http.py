@@ -71,6 +71,19 @@ def test_metric_order_pages_through_runs_with_and_without_the_metric(server: Liv
             client, experiment_ids=[repo["id"]], filter="metrics.other >= 2", order_by=["metrics.rmse DESC"]
         )
         assert _names(filtered) == ["r4", "r7", "r2", "r6", "r5", "r3"] and filtered["total"] == 6
+        # A filter on the order's key: only runs that have the key, paged in the same order.
+        ranged = {"experiment_ids": [repo["id"]], "filter": "metrics.rmse >= 0.2", "order_by": ["metrics.rmse DESC"]}
+        assert _names(_search(client, **ranged)) == ["r4", "r7", "r2", "r0", "r6"]
+        pages = [_search(client, **ranged, max_results=2, offset=offset) for offset in (0, 2, 4, 6)]
+        assert [_names(page) for page in pages] == [["r4", "r7"], ["r2", "r0"], ["r6"], []]
+        assert [page["total"] for page in pages] == [5, 5, 5, 5]
+        both = _search(
+            client,
+            experiment_ids=[repo["id"]],
+            filter="metrics.rmse < 0.5 and metrics.rmse > 0.1 and metrics.other < 7",
+            order_by=["metrics.rmse"],
+        )
+        assert _names(both) == ["r6", "r2", "r0"]
         second = _search(client, experiment_ids=[repo["id"]], order_by=["metrics.rmse DESC", "metrics.other ASC"])
         assert _names(second) == ["r4", "r0", "r2", "r7", "r6", "r1", "r3", "r5"]
         missing = _search(client, experiment_ids=[repo["id"]], order_by=["metrics.nothing DESC"], max_results=3)

@@ -330,17 +330,23 @@ async def search(session: AsyncSession, scope: AccessScope, query: RunSearch) ->
 
     Ordered first by a metric, param or tag, the page is read in two parts: the runs that have the key,
     joined (not outer-joined) so that the planner walks an index in value order and stops at the page,
-    and, only when that part ends within the page, the runs without the key, which sort last."""
-    conditions: list[Any] = [_in(Run.lifecycle_stage, query.lifecycle_stages)]
+    and, only when that part ends within the page, the runs without the key, which sort last. Filters on
+    the order's key (`metrics.rmse < 1` ordered by `metrics.rmse`) bound that walk: they are conditions
+    of the joined row, a range of the same index, and no run without the key can match them."""
+    common: list[Any] = [_in(Run.lifecycle_stage, query.lifecycle_stages)]
     if query.repo_ids is not None:
-        conditions.append(_in(Run.ml_repo_id, query.repo_ids) if query.repo_ids else false())
+        common.append(_in(Run.ml_repo_id, query.repo_ids) if query.repo_ids else false())
     if query.name is not None:
-        conditions.append(Run.name == query.name)
-    conditions.extend(_condition(comparison, query.repo_ids) for comparison in query.comparisons)
+        common.append(Run.name == query.name)
     scoped = scope.clause(Run.ml_repo_id)
     if scoped is not None:
-        conditions.append(scoped)
-    page = await _page(session, scope, query, conditions)
+        common.append(scoped)
+    lead = query.orderings[0] if query.orderings and query.orderings[0].kind != "attribute" else None
+    on_lead = [c for c in query.comparisons if lead is not None and (c.kind, c.key) == (lead.kind, lead.key)]
+    others = [c for c in query.comparisons if c not in on_lead]
+    page_conditions = common + [_condition(comparison, query.repo_ids) for comparison in others]
+    conditions = page_conditions + [_condition(comparison, query.repo_ids) for comparison in on_lead]
+    page = await _page(session, scope, query, page_conditions, on_lead)
     if query.offset == 0 and len(page) < query.limit:
         return page, len(page)
     if page and len(page) < query.limit:
@@ -348,7 +354,10 @@ async def search(session: AsyncSession, scope: AccessScope, query: RunSearch) ->
     return page, await _total(session, scope, query, conditions)
 
 
-async def _page(session: AsyncSession, scope: AccessScope, query: RunSearch, conditions: list[Any]) -> list[RunRow]:
+async def _page(
+    session: AsyncSession, scope: AccessScope, query: RunSearch, conditions: list[Any], on_lead: list[Comparison]
+) -> list[RunRow]:
+    """`on_lead`: the comparisons on the first ordering's key, which `conditions` leave out."""
     base = _select(scope).where(*conditions)
     if not query.orderings or query.orderings[0].kind == "attribute":
         statement, order = _ordered(base, query.orderings)
@@ -358,13 +367,14 @@ async def _page(session: AsyncSession, scope: AccessScope, query: RunSearch, con
     joined = [table.run_id == Run.id, table.key == first.key]
     if first.kind == "metric" and query.repo_ids:
         joined.append(_in(table.ml_repo_id, query.repo_ids))
+    joined.extend(_compare(table.value, comparison.operator, comparison.value) for comparison in on_lead)
     having, order = _ordered(base.join(table, and_(*joined)), rest)
     lead = table.value.desc() if first.descending else table.value.asc()
     page = _rows(
         scope,
         await session.execute(having.order_by(lead, *order).offset(query.offset).limit(query.limit)),
     )
-    if len(page) == query.limit:
+    if len(page) == query.limit or on_lead:
         return page
     if page:
         with_key = query.offset + len(page)
