@@ -9,18 +9,25 @@
    library's batch size): points/s. Then `GET /runs/{id}/metrics/history` of that metric: read time.
 2. One repo grows to each of `--search-sizes` runs (each with a metric, a param and a tag, one batch a
    run) and `POST /runs/search` with a metric filter and a metric order is timed: p50 and p99.
+   With `--direct-fill` (Postgres started by the script), the runs after the first size are written
+   straight into the database, rows of the same shape the routes write (a run, its latest metric and
+   history point, param, tag and the repo's kept run count), so that 100,000 runs take seconds:
+
+    python benchmarks/runs_scale.py --start postgres --points 0 --search-sizes 1000,10000,100000 --direct-fill
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import statistics
 import sys
 import time
 import uuid
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -66,12 +73,58 @@ async def metric_points(client: httpx.AsyncClient, points: int) -> None:
     print(f"metric history of {points} points: median {statistics.median(latencies) * 1000:.0f} ms")
 
 
+# Runs number `first` to `last - 1` of the repo, as `grow` below writes them through the routes.
+DIRECT_FILL = [
+    """INSERT INTO runs (id, ml_repo_id, name, status, lifecycle_stage, start_time, description,
+                         created_by_subject, created_at)
+       SELECT md5('bench-' || $1::int || '-' || n), $1, 'run-' || n, 'RUNNING', 'active', $4::bigint + n, NULL,
+              $5::json, now()
+       FROM generate_series($2::int, $3::int - 1) AS n""",
+    """INSERT INTO run_latest_metrics (run_id, key, value, timestamp, step, ml_repo_id)
+       SELECT md5('bench-' || $1::int || '-' || n), 'rmse', (n % 1000) / 1000.0, 1, 0, $1
+       FROM generate_series($2::int, $3::int - 1) AS n""",
+    """INSERT INTO run_metrics (run_id, key, value, timestamp, step)
+       SELECT md5('bench-' || $1::int || '-' || n), 'rmse', (n % 1000) / 1000.0, 1, 0
+       FROM generate_series($2::int, $3::int - 1) AS n""",
+    """INSERT INTO run_params (run_id, key, value)
+       SELECT md5('bench-' || $1::int || '-' || n), 'model_class', 'class-' || (n % 10)
+       FROM generate_series($2::int, $3::int - 1) AS n""",
+    """INSERT INTO run_tags (run_id, key, value)
+       SELECT md5('bench-' || $1::int || '-' || n), 'team', 'team-' || (n % 5)
+       FROM generate_series($2::int, $3::int - 1) AS n""",
+    "UPDATE run_counts SET active = active + ($3::int - $2::int) WHERE ml_repo_id = $1",
+]
+
+
+async def direct_fill(database_dsn: str, repo_id: str, first: int, last: int) -> None:
+    connection = await asyncpg.connect(database_dsn)
+    try:
+        subject = await connection.fetchval(
+            "SELECT created_by_subject::text FROM runs WHERE ml_repo_id = $1 LIMIT 1", int(repo_id)
+        )
+        async with connection.transaction():
+            arguments: list[object] = [int(repo_id), first, last, int(time.time() * 1000), subject]
+            for statement in DIRECT_FILL:
+                used = max(int(number) for number in re.findall(r"\$(\d)", statement))
+                await connection.execute(statement, *arguments[:used])
+        await connection.execute("VACUUM ANALYZE runs, run_latest_metrics, run_params, run_tags, run_counts")
+    finally:
+        await connection.close()
+
+
 async def search_latency(
-    client: httpx.AsyncClient, sizes: list[int], concurrency: int, database_dsn: str | None
+    client: httpx.AsyncClient, sizes: list[int], concurrency: int, database_dsn: str | None, direct: bool
 ) -> None:
     repo_id = await make_repo(client)
     total = 0
     for size in sizes:
+        if direct and total and database_dsn:
+            started = time.perf_counter()
+            await direct_fill(database_dsn, repo_id, total, size)
+            print(f"-- repo grown to {size} runs (written directly in {time.perf_counter() - started:.1f} s)")
+            total = size
+            await time_searches(client, repo_id)
+            continue
 
         async def grow(index: int, offset: int = total) -> None:
             number = offset + index
@@ -88,28 +141,34 @@ async def search_latency(
         total = size
         if database_dsn:
             await _postgres(database_dsn, "ANALYZE")
-        searches = {
-            "metric filter + metric order": {
-                "filter": "metrics.rmse < 0.01 and params.model_class = 'class-3'",
-                "order_by": ["metrics.rmse DESC"],
-            },
-            "metric order, first page": {"order_by": ["metrics.rmse ASC"], "max_results": 100},
-            "tag filter": {"filter": "tags.team = 'team-1' and metrics.rmse > 0.998"},
-        }
-        for label, body in searches.items():
-            latencies = []
-            for _ in range(30):
-                started = time.perf_counter()
-                response = await client.post(
-                    f"{API}/runs/search",
-                    json={"experiment_ids": [repo_id], "run_view_type": "ACTIVE_ONLY", "max_results": 100, **body},
-                )
-                response.raise_for_status()
-                latencies.append(time.perf_counter() - started)
-            print(
-                f"   {label:<30} p50 {statistics.median(latencies) * 1000:>7.2f} ms  "
-                f"p99 {percentile(latencies, 0.99) * 1000:>7.2f} ms"
+        await time_searches(client, repo_id)
+
+
+async def time_searches(client: httpx.AsyncClient, repo_id: str) -> None:
+    searches = {
+        "metric filter + metric order": {
+            "filter": "metrics.rmse < 0.01 and params.model_class = 'class-3'",
+            "order_by": ["metrics.rmse DESC"],
+        },
+        "metric order, first page": {"order_by": ["metrics.rmse ASC"], "max_results": 100},
+        "tag filter + metric filter": {"filter": "tags.team = 'team-4' and metrics.rmse > 0.998"},
+        "tag filter (a fifth of runs)": {"filter": "tags.team = 'team-1'"},
+        "no filter, newest first": {},
+    }
+    for label, body in searches.items():
+        latencies = []
+        for _ in range(30):
+            started = time.perf_counter()
+            response = await client.post(
+                f"{API}/runs/search",
+                json={"experiment_ids": [repo_id], "run_view_type": "ACTIVE_ONLY", "max_results": 100, **body},
             )
+            response.raise_for_status()
+            latencies.append(time.perf_counter() - started)
+        print(
+            f"   {label:<30} p50 {statistics.median(latencies) * 1000:>7.2f} ms  "
+            f"p99 {percentile(latencies, 0.99) * 1000:>7.2f} ms"
+        )
 
 
 async def main_async(args: argparse.Namespace, url: str, token: str, database_dsn: str | None = None) -> None:
@@ -120,7 +179,7 @@ async def main_async(args: argparse.Namespace, url: str, token: str, database_ds
             await metric_points(client, args.points)
         if args.search_sizes:
             sizes = [int(size) for size in args.search_sizes.split(",")]
-            await search_latency(client, sizes, args.concurrency, database_dsn)
+            await search_latency(client, sizes, args.concurrency, database_dsn, args.direct_fill)
 
 
 def main() -> None:
@@ -133,6 +192,11 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=100_000, help="Metric points logged to one run")
     parser.add_argument("--search-sizes", default="1000,100000", help="Comma-separated run counts for search")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--direct-fill",
+        action="store_true",
+        help="Postgres with --start: write the runs after the first search size straight into the database",
+    )
     args = parser.parse_args()
     if args.start:
         print(f"server: mlregistry serve --workers {args.workers} on {args.start}")

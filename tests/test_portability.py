@@ -484,6 +484,13 @@ def test_runs_move_with_their_repo_and_versions_follow_their_run(sqlite_server: 
         new_id = copied["info"]["run_id"]
         assert new_id != run_id and copied["info"]["fqn"] == f"acme/{copy}/trained"
         assert copied["data"] == original["data"] and copied["info"]["start_time"] == 5
+        # The copy's latest metrics and run count belong to the new repo: search by metric and total agree.
+        one = {"ml_repo_name": copy, "max_results": 1, "order_by": ["metrics.auc DESC"]}
+        assert client.post(f"{API}/runs/search", json=one).json()["total"] == 1
+        by_metric = {"experiment_ids": [copied["info"]["experiment_id"]], "filter": "metrics.auc > 0.6"}
+        assert [run["info"]["run_id"] for run in client.post(f"{API}/runs/search", json=by_metric).json()["runs"]] == [
+            new_id
+        ]
         history = client.get(f"{API}/runs/{new_id}/metrics/history", params={"metric_key": "auc"}).json()
         assert [point["value"] for point in history["metrics"]] == [0.5, 0.6, 0.7]
         versions = client.get(f"{API}/model-versions", params={"fqn": f"model:acme/{copy}/clf:1"}).json()["data"]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
+from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession, get_database
 from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.api.paging import empty_response
 from mlregistry.api.responses import JSONResponse
@@ -71,27 +75,64 @@ async def delete_run(id: str, session: DbSession, caller: CurrentCaller) -> JSON
     return empty_response()
 
 
+async def _history_array(session: AsyncSession, run_id: str, key: str, step: int | None) -> AsyncIterator[bytes]:
+    """The JSON array of a metric's points, one keyset page of the history at a time."""
+    yield b"["
+    separator = b""
+    async for page in runs.metric_history_pages(session, run_id, key, step):
+        yield separator + orjson.dumps(page)[1:-1]
+        separator = b","
+    yield b"]"
+
+
+def _streamed_history(
+    request: Request, run_id: str, *, key: str | None = None, keys: list[str] | None = None, step: int | None = None
+) -> StreamingResponse:
+    """Streams the history from its own read session: a run with 100,000 points answers in bounded memory.
+
+    With `key`, the `{metrics}` of one key; else the `{metric_collections}` of `keys` (None: all of them).
+    The caller was authorized before the response starts; the points are read page by page as they are sent."""
+    database = get_database(request)
+
+    async def body() -> AsyncIterator[bytes]:
+        async with database.session(write=False) as session:
+            if key is not None:
+                yield b'{"metrics":'
+                async for chunk in _history_array(session, run_id, key, step):
+                    yield chunk
+                yield b"}"
+                return
+            yield b'{"metric_collections":['
+            for index, each in enumerate(await runs.history_keys(session, run_id, keys)):
+                yield (b"," if index else b"") + b'{"key":' + orjson.dumps(each) + b',"metrics":'
+                async for chunk in _history_array(session, run_id, each, step):
+                    yield chunk
+                yield b"}"
+            yield b"]}"
+
+    return StreamingResponse(body(), media_type="application/json")
+
+
 @router.get("/runs/{id}/metrics/history", response_model=MetricHistoryResponse, summary="A metric's history")
 async def get_metric_history(
     id: str,
+    request: Request,
     session: DbSession,
     caller: CurrentCaller,
     metric_key: Annotated[str, Query(min_length=1, max_length=KEY_MAX, description="The metric's key")],
-) -> JSONResponse:
-    return JSONResponse({"metrics": await runs.metric_history(session, caller, id, [metric_key], None)})
+) -> StreamingResponse:
+    """All points of the metric, ordered by step then timestamp, streamed as they are read."""
+    await runs.authorize_history_read(session, caller, id)
+    return _streamed_history(request, id, key=metric_key)
 
 
 @router.post("/runs/{id}/metrics/list", response_model=ListMetricHistoryResponse, summary="Several metrics' history")
 async def list_metric_history(
-    id: str, body: ListMetricHistoryRequest, session: DbSession, caller: CurrentCaller
-) -> JSONResponse:
-    points = await runs.metric_history(session, caller, id, body.metric_keys, body.step)
-    collections: dict[str, list[dict[str, object]]] = {key: [] for key in body.metric_keys or []}
-    for point in points:
-        collections.setdefault(str(point["key"]), []).append(point)
-    return JSONResponse(
-        {"metric_collections": [{"key": key, "metrics": metrics} for key, metrics in collections.items()]}
-    )
+    id: str, body: ListMetricHistoryRequest, request: Request, session: DbSession, caller: CurrentCaller
+) -> StreamingResponse:
+    """The points of each of `metric_keys` (absent: every key the run logged), at `step` if given, streamed."""
+    await runs.authorize_history_read(session, caller, id)
+    return _streamed_history(request, id, keys=body.metric_keys, step=body.step)
 
 
 @router.post("/runs/{id}/metrics", response_model=EmptyResponse, summary="Log a metric")

@@ -3,7 +3,7 @@
 from mlregistry.orm.artifacts import DataDirectory, StorageDeletion, VersionFile
 from mlregistry.orm.base import Base
 from mlregistry.orm.identity import AuditEvent, Team, TeamMember, VirtualAccount, VirtualAccountToken
-from mlregistry.orm.runs import Run, RunLatestMetric, RunMetric, RunParam, RunTag
+from mlregistry.orm.runs import Run, RunCount, RunLatestMetric, RunMetric, RunParam, RunTag
 from mlregistry.orm.tables import (
     ApplyIdempotencyKey,
     Entity,
@@ -29,6 +29,7 @@ __all__ = [
     "MlRepo",
     "MlRepoCollaborator",
     "Run",
+    "RunCount",
     "RunLatestMetric",
     "RunMetric",
     "RunParam",

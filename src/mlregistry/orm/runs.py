@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint, func, literal_column
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mlregistry.orm.base import Base, JSONDocument, utcnow
@@ -19,13 +19,18 @@ RUN_NAME_LENGTH = 256
 KEY_LENGTH = 250
 PARAM_VALUE_LENGTH = 1000
 TAG_VALUE_LENGTH = 5000
+# Tag values are too long for a btree entry on Postgres: the (key, value) index holds this many leading
+# characters. A value shorter than that is equal exactly when its prefix is (answered from the index
+# alone); a longer one is compared whole after the prefix.
+TAG_INDEXED_PREFIX = 200
 
 
 class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (
         UniqueConstraint("ml_repo_id", "name", name="uq_runs_ml_repo_id_name"),
-        Index("ix_runs_ml_repo_id_start_time", "ml_repo_id", "start_time"),
+        # The default order (newest first) of a repo's active runs, and their count, read from one index.
+        Index("ix_runs_ml_repo_id_lifecycle_start_time_id", "ml_repo_id", "lifecycle_stage", "start_time", "id"),
         Index("ix_runs_ml_repo_id_status", "ml_repo_id", "status"),
         Index("ix_runs_ml_repo_id_end_time", "ml_repo_id", "end_time"),
     )
@@ -44,28 +49,35 @@ class Run(Base):
 
 class RunParam(Base):
     __tablename__ = "run_params"
-    __table_args__ = (Index("ix_run_params_key_value", "key", "value"),)
+    # Ends with run_id: a param filter is answered from the index alone.
+    __table_args__ = (Index("ix_run_params_key_value_run_id", "key", "value", "run_id"),)
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
     value: Mapped[str] = mapped_column(String(PARAM_VALUE_LENGTH))
 
 
+def tag_value_prefix(value: Any) -> Any:
+    """The indexed prefix of a tag value; literal bounds, so that the expression matches the index's."""
+    return func.substr(value, literal_column("1"), literal_column(str(TAG_INDEXED_PREFIX)))
+
+
 class RunTag(Base):
     __tablename__ = "run_tags"
-    # Tag values are too long for a btree entry on Postgres: a tag filter reads (key) then the row.
-    __table_args__ = (Index("ix_run_tags_key", "key"),)
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
     value: Mapped[str] = mapped_column(String(TAG_VALUE_LENGTH))
 
 
+Index("ix_run_tags_key_value_prefix", RunTag.key, tag_value_prefix(RunTag.value), RunTag.run_id)
+
+
 class RunMetric(Base):
-    """One logged point; the whole history is kept and read by (run, key, step)."""
+    """One logged point; the whole history is kept and read by (run, key, step), in keyset pages."""
 
     __tablename__ = "run_metrics"
-    __table_args__ = (Index("ix_run_metrics_run_id_key_step", "run_id", "key", "step", "timestamp"),)
+    __table_args__ = (Index("ix_run_metrics_run_id_key_step_id", "run_id", "key", "step", "timestamp", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
@@ -76,13 +88,30 @@ class RunMetric(Base):
 
 
 class RunLatestMetric(Base):
-    """The point with the highest (step, timestamp) per (run, key)."""
+    """The point with the highest (step, timestamp) per (run, key).
+
+    `ml_repo_id` is the run's (a run never changes repo), written with each latest value, so that a
+    repo's runs ordered or filtered by one metric are one range of the (ml_repo_id, key, value) index."""
 
     __tablename__ = "run_latest_metrics"
-    __table_args__ = (Index("ix_run_latest_metrics_key_value", "key", "value"),)
+    __table_args__ = (
+        Index("ix_run_latest_metrics_key_value", "key", "value"),
+        Index("ix_run_latest_metrics_repo_key_value", "ml_repo_id", "key", "value", "run_id"),
+    )
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
+    ml_repo_id: Mapped[int] = mapped_column(Integer)
     value: Mapped[float] = mapped_column(Float)
     timestamp: Mapped[int] = mapped_column(BigInteger)
     step: Mapped[int] = mapped_column(BigInteger)
+
+
+class RunCount(Base):
+    """How many active runs each repo holds, kept with each create and delete: the `total` of a search
+    with no filter is a read of these rows, not a count over the repo's runs."""
+
+    __tablename__ = "run_counts"
+
+    ml_repo_id: Mapped[int] = mapped_column(ForeignKey("ml_repos.id", ondelete="CASCADE"), primary_key=True)
+    active: Mapped[int] = mapped_column(BigInteger, default=0)

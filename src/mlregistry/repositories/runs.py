@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, func, not_, select, tuple_
+from sqlalchemy import Select, and_, delete, exists, false, func, not_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from mlregistry.orm import MlRepo, Run, RunLatestMetric, RunMetric, RunParam, RunTag
+from mlregistry.orm import MlRepo, Run, RunCount, RunLatestMetric, RunMetric, RunParam, RunTag
+from mlregistry.orm.runs import TAG_INDEXED_PREFIX, tag_value_prefix
 from mlregistry.repositories.access import Access, AccessScope
 from mlregistry.repositories.versions import _insert
 from mlregistry.services.run_filters import Comparison, Ordering
@@ -60,12 +61,31 @@ async def find_by_name(session: AsyncSession, ml_repo_id: int, name: str) -> Run
 async def add(session: AsyncSession, run: Run) -> None:
     session.add(run)
     await session.flush()
+    await _count_active(session, run.ml_repo_id, 1)
 
 
-async def delete_run(session: AsyncSession, run_id: str) -> None:
+async def _count_active(session: AsyncSession, ml_repo_id: int, change: int) -> None:
+    statement = _insert(session)(RunCount).values(ml_repo_id=ml_repo_id, active=max(change, 0))
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=["ml_repo_id"], set_={"active": RunCount.active + change})
+    )
+
+
+async def recount_runs(session: AsyncSession, ml_repo_id: int) -> None:
+    """Set the repo's kept count from its rows (after runs were written without `add`, as an import does)."""
+    counted = select(func.count()).select_from(Run).where(Run.ml_repo_id == ml_repo_id, Run.lifecycle_stage == "active")
+    statement = _insert(session)(RunCount).values(ml_repo_id=ml_repo_id, active=counted.scalar_subquery())
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=["ml_repo_id"], set_={"active": statement.excluded.active})
+    )
+
+
+async def delete_run(session: AsyncSession, run: Run) -> None:
     for table in (RunLatestMetric, RunMetric, RunParam, RunTag):
-        await session.execute(delete(table).where(table.run_id == run_id))
-    await session.execute(delete(Run).where(Run.id == run_id))
+        await session.execute(delete(table).where(table.run_id == run.id))
+    await session.execute(delete(Run).where(Run.id == run.id))
+    if run.lifecycle_stage == "active":
+        await _count_active(session, run.ml_repo_id, -1)
 
 
 async def details(session: AsyncSession, run_ids: Sequence[str]) -> dict[str, RunDetails]:
@@ -119,8 +139,9 @@ async def delete_tag(session: AsyncSession, run_id: str, key: str) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def log_metrics(session: AsyncSession, run_id: str, points: list[dict[str, Any]]) -> None:
-    """Append the points to the history, and keep the point of highest (step, timestamp) per key as latest."""
+async def log_metrics(session: AsyncSession, run_id: str, ml_repo_id: int, points: list[dict[str, Any]]) -> None:
+    """Append the points to the history, and keep the point of highest (step, timestamp) per key as latest
+    (with the run's repo, which the search index of latest values leads with)."""
     if not points:
         return
     rows = [{"run_id": run_id, **point} for point in points]
@@ -130,7 +151,9 @@ async def log_metrics(session: AsyncSession, run_id: str, points: list[dict[str,
         held = newest.get(point["key"])
         if held is None or (point["step"], point["timestamp"]) >= (held["step"], held["timestamp"]):
             newest[point["key"]] = point
-    statement = _insert(session)(RunLatestMetric).values([{"run_id": run_id, **point} for point in newest.values()])
+    statement = _insert(session)(RunLatestMetric).values(
+        [{"run_id": run_id, "ml_repo_id": ml_repo_id, **point} for point in newest.values()]
+    )
     excluded = statement.excluded
     await session.execute(
         statement.on_conflict_do_update(
@@ -141,18 +164,46 @@ async def log_metrics(session: AsyncSession, run_id: str, points: list[dict[str,
     )
 
 
-async def metric_history(
-    session: AsyncSession, run_id: str, keys: Sequence[str] | None, step: int | None
-) -> list[RunMetric]:
-    conditions: list[Any] = [RunMetric.run_id == run_id]
-    if keys is not None:
-        conditions.append(RunMetric.key.in_(list(keys)))
+async def metric_keys(session: AsyncSession, run_id: str) -> list[str]:
+    """The keys the run has logged (each has a latest point), in key order."""
+    return list(
+        await session.scalars(
+            select(RunLatestMetric.key).where(RunLatestMetric.run_id == run_id).order_by(RunLatestMetric.key)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    value: float
+    timestamp: int
+    step: int
+    id: int
+
+
+async def metric_history_page(
+    session: AsyncSession,
+    run_id: str,
+    key: str,
+    step: int | None,
+    after: tuple[int, int, int] | None,
+    limit: int,
+) -> list[HistoryPoint]:
+    """Up to `limit` points of one metric after `after` (step, timestamp, id), in that order: one range of
+    the (run_id, key, step, timestamp, id) index, however long the history is. Plain rows, not ORM objects:
+    a long history is read as fast as the driver delivers it."""
+    conditions: list[Any] = [RunMetric.run_id == run_id, RunMetric.key == key]
     if step is not None:
         conditions.append(RunMetric.step == step)
-    result = await session.scalars(
-        select(RunMetric).where(*conditions).order_by(RunMetric.key, RunMetric.step, RunMetric.timestamp, RunMetric.id)
+    if after is not None:
+        conditions.append(tuple_(RunMetric.step, RunMetric.timestamp, RunMetric.id) > tuple_(*after))
+    result = await session.execute(
+        select(RunMetric.value, RunMetric.timestamp, RunMetric.step, RunMetric.id)
+        .where(*conditions)
+        .order_by(RunMetric.step, RunMetric.timestamp, RunMetric.id)
+        .limit(limit)
     )
-    return list(result)
+    return [HistoryPoint(*row) for row in result.all()]
 
 
 async def metrics_at_steps(
@@ -218,41 +269,126 @@ def _compare(column: Any, operator: str, value: Any) -> Any:
     raise ValueError(operator)
 
 
-def _condition(comparison: Comparison) -> Any:
+def _in(column: Any, values: Sequence[Any]) -> Any:
+    """`column = v` for one value (which the planner treats as a constant of the index), else IN."""
+    return column == values[0] if len(values) == 1 else column.in_(list(values))
+
+
+def _condition(comparison: Comparison, repo_ids: Sequence[int] | None) -> Any:
     if comparison.kind == "attribute":
         return _compare(_attribute_column(comparison.key), comparison.operator, comparison.value)
     table: Any = {"metric": RunLatestMetric, "param": RunParam, "tag": RunTag}[comparison.kind]
-    return exists().where(
-        table.run_id == Run.id,
-        table.key == comparison.key,
-        _compare(table.value, comparison.operator, comparison.value),
-    )
+    conditions = [table.run_id == Run.id, table.key == comparison.key]
+    if comparison.kind == "metric" and repo_ids:
+        conditions.append(_in(table.ml_repo_id, repo_ids))  # one range of (ml_repo_id, key, value)
+    values = comparison.value if isinstance(comparison.value, tuple) else (comparison.value,)
+    if comparison.kind == "tag" and comparison.operator in ("=", "IN"):
+        # Through the (key, value prefix, run_id) index. Values shorter than the prefix are equal exactly
+        # when their prefixes are, which the index alone answers; longer ones are compared whole as well.
+        conditions.append(_in(tag_value_prefix(table.value), [str(value)[:TAG_INDEXED_PREFIX] for value in values]))
+        if all(len(str(value)) < TAG_INDEXED_PREFIX for value in values):
+            return exists().where(*conditions)
+    conditions.append(_compare(table.value, comparison.operator, comparison.value))
+    return exists().where(*conditions)
 
 
-async def search(session: AsyncSession, scope: AccessScope, query: RunSearch) -> tuple[list[RunRow], int]:
-    conditions: list[Any] = [Run.lifecycle_stage.in_(query.lifecycle_stages)]
-    if query.repo_ids is not None:
-        conditions.append(Run.ml_repo_id.in_(query.repo_ids))
-    if query.name is not None:
-        conditions.append(Run.name == query.name)
-    conditions.extend(_condition(comparison) for comparison in query.comparisons)
-    scoped = scope.clause(Run.ml_repo_id)
-    if scoped is not None:
-        conditions.append(scoped)
-    statement = _select(scope).where(*conditions)
+def _key_table(kind: str) -> Any:
+    return {"metric": RunLatestMetric, "param": RunParam, "tag": RunTag}[kind]
+
+
+def _ordered(statement: Select[Any], orderings: Sequence[Ordering]) -> tuple[Select[Any], list[Any]]:
+    """Outer-join the key of each ordering; runs without the key sort last; ties go newest first."""
     order: list[Any] = []
-    for ordering in query.orderings:
+    for ordering in orderings:
         if ordering.kind == "attribute":
             column = _attribute_column(ordering.key)
         else:
-            table: Any = aliased({"metric": RunLatestMetric, "param": RunParam, "tag": RunTag}[ordering.kind])
+            table = aliased(_key_table(ordering.kind))
             statement = statement.outerjoin(table, and_(table.run_id == Run.id, table.key == ordering.key))
             column = table.value
         order.append((column.desc() if ordering.descending else column.asc()).nulls_last())
     order.extend([Run.start_time.desc(), Run.id.desc()])
-    page = _rows(scope, await session.execute(statement.order_by(*order).offset(query.offset).limit(query.limit)))
-    total = await session.scalar(select(func.count()).select_from(Run).where(*conditions))
-    return page, int(total or 0)
+    return statement, order
+
+
+async def _total(session: AsyncSession, scope: AccessScope, query: RunSearch, conditions: list[Any]) -> int:
+    """How many runs match. Without a filter, the kept per-repo counts of the readable repos asked for
+    (one row a repo); with one, a count of the matching runs, which the filters' indexes select."""
+    if query.comparisons or query.name is not None or query.lifecycle_stages != ["active"]:
+        return int(await session.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0)
+    kept: list[Any] = []
+    if query.repo_ids is not None:
+        kept.append(_in(RunCount.ml_repo_id, query.repo_ids) if query.repo_ids else false())
+    scoped = scope.clause(RunCount.ml_repo_id)
+    if scoped is not None:
+        kept.append(scoped)
+    return int(await session.scalar(select(func.coalesce(func.sum(RunCount.active), 0)).where(*kept)) or 0)
+
+
+async def search(session: AsyncSession, scope: AccessScope, query: RunSearch) -> tuple[list[RunRow], int]:
+    """A page of the runs that match, and how many match (counted only when the page does not tell).
+
+    Ordered first by a metric, param or tag, the page is read in two parts: the runs that have the key,
+    joined (not outer-joined) so that the planner walks an index in value order and stops at the page,
+    and, only when that part ends within the page, the runs without the key, which sort last. Filters on
+    the order's key (`metrics.rmse < 1` ordered by `metrics.rmse`) bound that walk: they are conditions
+    of the joined row, a range of the same index, and no run without the key can match them."""
+    common: list[Any] = [_in(Run.lifecycle_stage, query.lifecycle_stages)]
+    if query.repo_ids is not None:
+        common.append(_in(Run.ml_repo_id, query.repo_ids) if query.repo_ids else false())
+    if query.name is not None:
+        common.append(Run.name == query.name)
+    scoped = scope.clause(Run.ml_repo_id)
+    if scoped is not None:
+        common.append(scoped)
+    lead = query.orderings[0] if query.orderings and query.orderings[0].kind != "attribute" else None
+    on_lead = [c for c in query.comparisons if lead is not None and (c.kind, c.key) == (lead.kind, lead.key)]
+    others = [c for c in query.comparisons if c not in on_lead]
+    page_conditions = common + [_condition(comparison, query.repo_ids) for comparison in others]
+    conditions = page_conditions + [_condition(comparison, query.repo_ids) for comparison in on_lead]
+    page = await _page(session, scope, query, page_conditions, on_lead)
+    if query.offset == 0 and len(page) < query.limit:
+        return page, len(page)
+    if page and len(page) < query.limit:
+        return page, query.offset + len(page)
+    return page, await _total(session, scope, query, conditions)
+
+
+async def _page(
+    session: AsyncSession, scope: AccessScope, query: RunSearch, conditions: list[Any], on_lead: list[Comparison]
+) -> list[RunRow]:
+    """`on_lead`: the comparisons on the first ordering's key, which `conditions` leave out."""
+    base = _select(scope).where(*conditions)
+    if not query.orderings or query.orderings[0].kind == "attribute":
+        statement, order = _ordered(base, query.orderings)
+        return _rows(scope, await session.execute(statement.order_by(*order).offset(query.offset).limit(query.limit)))
+    first, rest = query.orderings[0], query.orderings[1:]
+    table: Any = aliased(_key_table(first.kind))  # an alias: filters' subqueries on the same table stay theirs
+    joined = [table.run_id == Run.id, table.key == first.key]
+    if first.kind == "metric" and query.repo_ids:
+        joined.append(_in(table.ml_repo_id, query.repo_ids))
+    joined.extend(_compare(table.value, comparison.operator, comparison.value) for comparison in on_lead)
+    having, order = _ordered(base.join(table, and_(*joined)), rest)
+    lead = table.value.desc() if first.descending else table.value.asc()
+    page = _rows(
+        scope,
+        await session.execute(having.order_by(lead, *order).offset(query.offset).limit(query.limit)),
+    )
+    if len(page) == query.limit or on_lead:
+        return page
+    if page:
+        with_key = query.offset + len(page)
+    else:
+        counted = select(func.count()).select_from(Run).join(table, and_(*joined)).where(*conditions)
+        with_key = int(await session.scalar(counted) or 0)
+    lacking, order = _ordered(base.where(~exists().where(table.run_id == Run.id, table.key == first.key)), rest)
+    page += _rows(
+        scope,
+        await session.execute(
+            lacking.order_by(*order).offset(max(0, query.offset - with_key)).limit(query.limit - len(page))
+        ),
+    )
+    return page
 
 
 async def repo_ids_named(session: AsyncSession, names: Sequence[str]) -> list[int]:

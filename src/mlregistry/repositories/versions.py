@@ -300,6 +300,30 @@ async def list_entities(
     return page, int(total or 0)
 
 
+async def run_steps_of(
+    session: AsyncSession, entity_ids: Sequence[str], run_id: str | None = None
+) -> dict[str, list[int]]:
+    """Each entity's distinct steps of its finalized versions that name a run (that run only, if given),
+    ascending: one query for a whole page of entities."""
+    found: dict[str, list[int]] = {entity_id: [] for entity_id in entity_ids}
+    if not found:
+        return found
+    conditions: list[Any] = [
+        EntityVersion.entity_id.in_(list(found)),
+        EntityVersion.state == STATE_FINALIZED,
+        EntityVersion.run_id.is_not(None) if run_id is None else EntityVersion.run_id == run_id,
+    ]
+    rows = await session.execute(
+        select(EntityVersion.entity_id, EntityVersion.step)
+        .where(*conditions)
+        .distinct()
+        .order_by(EntityVersion.entity_id, EntityVersion.step)
+    )
+    for entity_id, step in rows.all():
+        found[entity_id].append(int(step))
+    return found
+
+
 def _version_select(scope: AccessScope) -> Select[Any]:
     return (
         select(EntityVersion, Entity.name, MlRepo, scope.rank_column(MlRepo.id))

@@ -77,6 +77,9 @@ class EntityResource(BaseModel):
     created_by_subject: Subject
     created_at: str | None = None
     updated_at: str | None = None
+    run_steps: list[int] | None = Field(
+        None, description="The steps at which runs logged its versions (of the `run_id` filter's run, if given)"
+    )
 
 
 class ModelVersion(VersionResource):

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlregistry.auth.subject import SYSTEM_CALLER
 from mlregistry.orm.base import UTCDateTime, utcnow
 from mlregistry.repositories import portability as queries
+from mlregistry.repositories import runs as run_queries
 from mlregistry.repositories import versions as version_queries
 from mlregistry.repositories.database import Database
 from mlregistry.services import audit
@@ -308,6 +309,11 @@ def _run_row(table: Table) -> Callable[[_Target, dict[str, Any]], dict[str, Any]
     return place
 
 
+def _run_latest_metric(target: _Target, data: dict[str, Any]) -> dict[str, Any]:
+    """Archives written before latest metrics carried their repo lack it: it is the target repo anyway."""
+    return {**_run_row(queries.RUN_LATEST_METRICS)(target, data), "ml_repo_id": target.repo_id}
+
+
 def _version_tag(target: _Target, data: dict[str, Any]) -> dict[str, Any]:
     archived = _from_json(queries.VERSION_TAGS, data)
     values = {name: archived[name] for name in queries.ARCHIVED_VERSION_TAG_COLUMNS if name in archived}
@@ -345,7 +351,7 @@ ROW_KINDS: dict[str, tuple[Table, Callable[[_Target, dict[str, Any]], dict[str, 
     "run_param": (queries.RUN_PARAMS, _run_row(queries.RUN_PARAMS)),
     "run_tag": (queries.RUN_TAGS, _run_row(queries.RUN_TAGS)),
     "run_metric": (queries.RUN_METRICS, _run_row(queries.RUN_METRICS)),
-    "run_latest_metric": (queries.RUN_LATEST_METRICS, _run_row(queries.RUN_LATEST_METRICS)),
+    "run_latest_metric": (queries.RUN_LATEST_METRICS, _run_latest_metric),
     "version": (queries.VERSIONS, _version),
     "version_tag": (queries.VERSION_TAGS, _version_tag),
     "version_file": (queries.VERSION_FILES, _version_file),
@@ -398,6 +404,7 @@ async def _import(
             copied = await _copy_files(reader, target, progress)
             await version_queries.fill_imported_version_tags(session, repo_id)
             await version_queries.open_intervals_of_repo(session, repo_id)  # their tags and aliases hold from here
+            await run_queries.recount_runs(session, repo_id)
             audit.note(
                 session,
                 SYSTEM_CALLER,

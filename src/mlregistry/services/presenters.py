@@ -63,7 +63,8 @@ def version_to_wire(
     return wire
 
 
-def entity_to_wire(row: EntityRow, family: Family, tenant: str) -> dict[str, Any]:
+def entity_to_wire(row: EntityRow, family: Family, tenant: str, *, run_steps: list[int]) -> dict[str, Any]:
+    """`run_steps`: the steps at which runs logged the entity's versions."""
     entity = row.entity
     wire: dict[str, Any] = {
         "id": entity.id,
@@ -74,6 +75,7 @@ def entity_to_wire(row: EntityRow, family: Family, tenant: str) -> dict[str, Any
         "created_by_subject": entity.created_by_subject,
         "created_at": iso(entity.created_at),
         "updated_at": iso(entity.updated_at),
+        "run_steps": run_steps,
     }
     if row.latest is not None:
         wire["latest_version"] = version_to_wire(

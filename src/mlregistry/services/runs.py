@@ -11,6 +11,7 @@ import binascii
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -179,7 +180,7 @@ async def update_run(
 async def delete_run(session: AsyncSession, caller: Caller, run_id: str) -> None:
     """Removes the run with its params, tags and metrics; versions that name it keep their run_id."""
     row = await _authorized(session, caller, run_id, Role.EDITOR)
-    await queries.delete_run(session, run_id)
+    await queries.delete_run(session, row.run)
     audit.note(session, caller, "delete", "run", run_id, ml_repo=row.access.resource.name, name=row.run.name)
 
 
@@ -204,11 +205,12 @@ async def _log_params(session: AsyncSession, run_id: str, params: list[RunParamI
     await queries.add_params(session, run_id, {key: value for key, value in wanted.items() if key not in logged})
 
 
-async def _log_metrics(session: AsyncSession, run_id: str, metrics: list[MetricInput]) -> None:
+async def _log_metrics(session: AsyncSession, run: Run, metrics: list[MetricInput]) -> None:
     stamp = now_ms()
     await queries.log_metrics(
         session,
-        run_id,
+        run.id,
+        run.ml_repo_id,
         [
             {
                 "key": metric.key,
@@ -223,10 +225,10 @@ async def _log_metrics(session: AsyncSession, run_id: str, metrics: list[MetricI
 
 async def log_batch(session: AsyncSession, caller: Caller, run_id: str, body: LogBatchRequest) -> None:
     """Metrics, params and tags in one transaction: all are written, or none."""
-    await _authorized(session, caller, run_id, Role.EDITOR)
+    row = await _authorized(session, caller, run_id, Role.EDITOR)
     await _log_params(session, run_id, body.params or [])
     await queries.set_tags(session, run_id, _last_values(body.tags or []))
-    await _log_metrics(session, run_id, body.metrics or [])
+    await _log_metrics(session, row.run, body.metrics or [])
 
 
 async def delete_tag(session: AsyncSession, caller: Caller, run_id: str, key: str) -> None:
@@ -235,11 +237,32 @@ async def delete_tag(session: AsyncSession, caller: Caller, run_id: str, key: st
         raise NotFound(f"Run '{run_id}' has no tag '{key}'")
 
 
-async def metric_history(
-    session: AsyncSession, caller: Caller, run_id: str, keys: list[str] | None, step: int | None
-) -> list[dict[str, Any]]:
+HISTORY_PAGE_POINTS = 10_000
+
+
+async def authorize_history_read(session: AsyncSession, caller: Caller, run_id: str) -> None:
     await _authorized(session, caller, run_id, Role.VIEWER)
-    return [metric_to_wire(metric) for metric in await queries.metric_history(session, run_id, keys, step)]
+
+
+async def history_keys(session: AsyncSession, run_id: str, keys: list[str] | None) -> list[str]:
+    """The requested keys once each, in the order given; absent, every key the run logged, in key order."""
+    return list(dict.fromkeys(keys)) if keys is not None else await queries.metric_keys(session, run_id)
+
+
+async def metric_history_pages(
+    session: AsyncSession, run_id: str, key: str, step: int | None, page_points: int = HISTORY_PAGE_POINTS
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """A metric's points ordered by (step, timestamp), in keyset pages: memory stays bounded by one page
+    and each page is one index range, however many points the run holds."""
+    after: tuple[int, int, int] | None = None
+    while True:
+        page = await queries.metric_history_page(session, run_id, key, step, after, page_points)
+        if page:
+            yield [{"key": key, "value": p.value, "timestamp": p.timestamp, "step": p.step} for p in page]
+        if len(page) < page_points:
+            return
+        last = page[-1]
+        after = (last.step, last.timestamp, last.id)
 
 
 def _encode_token(offset: int) -> str:
@@ -306,8 +329,8 @@ async def search_runs(
 
 
 async def log_metric(session: AsyncSession, caller: Caller, run_id: str, metric: MetricInput) -> None:
-    await _authorized(session, caller, run_id, Role.EDITOR)
-    await _log_metrics(session, run_id, [metric])
+    row = await _authorized(session, caller, run_id, Role.EDITOR)
+    await _log_metrics(session, row.run, [metric])
 
 
 async def log_parameter(session: AsyncSession, caller: Caller, run_id: str, param: RunParamInput) -> None:

@@ -621,7 +621,8 @@ async def get_entity(
     session: AsyncSession, settings: Settings, caller: Caller, family: Family, entity_id: str
 ) -> dict[str, Any]:
     row = await _authorized_entity(session, caller, family, entity_id, Role.VIEWER)
-    return entity_to_wire(row, family, settings.tenant_name)
+    steps = await queries.run_steps_of(session, [entity_id])
+    return entity_to_wire(row, family, settings.tenant_name, run_steps=steps[entity_id])
 
 
 async def delete_entity(session: AsyncSession, caller: Caller, family: Family, entity_id: str) -> None:
@@ -656,4 +657,6 @@ async def list_entities(
             return [], 0
         filters.name, filters.ml_repo_name = parsed.name, parsed.ml_repo
     rows, total = await queries.list_entities(session, filters, repo_scope(caller), offset=offset, limit=limit)
-    return [entity_to_wire(row, family, settings.tenant_name) for row in rows], total
+    # Filtered by a run, each entity shows the steps of that run; else of every run that logged it.
+    steps = await queries.run_steps_of(session, [row.entity.id for row in rows], query.run_id)
+    return [entity_to_wire(row, family, settings.tenant_name, run_steps=steps[row.entity.id]) for row in rows], total
