@@ -3,14 +3,18 @@ workspaces and the audit trail. Each handler reads its visit, calls services, re
 
 from __future__ import annotations
 
+import hmac
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from jose import jwt
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlregistry.api.deps import AppSettings, AppStorages, BaseUrl, DbSession, authenticate_token
+from mlregistry.auth import oidc
 from mlregistry.repositories.audit import AuditFilters
 from mlregistry.schemas.runs import SearchRunsRequest
 from mlregistry.schemas.workspace_models import WORKSPACE_LIST_ALL
@@ -31,6 +35,7 @@ from mlregistry.services.errors import Invalid, NotFound, Unauthenticated
 from mlregistry.services.families import ARTIFACT, CHAT_PROMPT, MODEL, Family
 from mlregistry.services.labels import LABEL_ALIAS
 from mlregistry.services.versions import EntityQuery, VersionQuery
+from mlregistry.settings import Settings
 from mlregistry.storage import READ
 from mlregistry.ui import session as console_session
 from mlregistry.ui.core import (
@@ -99,7 +104,15 @@ async def login_form(
 ) -> HTMLResponse:
     csrf = console_session.new_session("").csrf
     response = render(
-        request, "login.html", {"next": _safe_next(next), "message": message, "login_csrf": csrf, "error": None}
+        request,
+        "login.html",
+        {
+            "next": _safe_next(next),
+            "message": message,
+            "login_csrf": csrf,
+            "error": None,
+            "oidc": oidc_sign_in_offered(settings),
+        },
     )
     console_session.write_login_csrf(response, request, settings, csrf)
     return response
@@ -120,7 +133,13 @@ async def login(request: Request, db: DbSession, settings: AppSettings) -> Respo
         refused = render(
             request,
             "login.html",
-            {"next": target, "message": None, "login_csrf": csrf, "error": exc.message},
+            {
+                "next": target,
+                "message": None,
+                "login_csrf": csrf,
+                "error": exc.message,
+                "oidc": oidc_sign_in_offered(settings),
+            },
             status_code=401,
         )
         console_session.write_login_csrf(refused, request, settings, csrf)
@@ -128,6 +147,78 @@ async def login(request: Request, db: DbSession, settings: AppSettings) -> Respo
     response = redirect(target)
     console_session.write_session(response, request, settings, console_session.new_session(token))
     console_session.clear_login_csrf(response)
+    return response
+
+
+def oidc_sign_in_offered(settings: Settings) -> bool:
+    return settings.oidc_client_id is not None
+
+
+@router.get("/login/oidc")
+async def oidc_sign_in(request: Request, settings: AppSettings, next: str | None = None) -> Response:
+    """Send the visitor to the issuer's authorization endpoint (authorization code flow with PKCE S256)."""
+    if not oidc_sign_in_offered(settings):
+        raise NotFound("Sign-in with an identity provider is not configured on this server")
+    assert settings.oidc_authorization_endpoint is not None
+    flow = console_session.new_oidc_flow(_safe_next(next))
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": settings.oidc_client_id,
+            "redirect_uri": _oidc_redirect_uri(request),
+            "scope": "openid email profile",
+            "state": flow.state,
+            "nonce": flow.nonce,
+            "code_challenge": console_session.pkce_challenge(flow.verifier),
+            "code_challenge_method": "S256",
+        }
+    )
+    separator = "&" if "?" in settings.oidc_authorization_endpoint else "?"
+    response = redirect(f"{settings.oidc_authorization_endpoint}{separator}{query}")
+    console_session.write_oidc_flow(response, request, settings, flow)
+    return response
+
+
+def _oidc_redirect_uri(request: Request) -> str:
+    return f"{str(request.base_url).rstrip('/')}{UI_PREFIX}/login/oidc/callback"
+
+
+@router.get("/login/oidc/callback")
+async def oidc_callback(
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    code: str | None = None,
+    state: str | None = None,
+    error: str | None = None,
+) -> Response:
+    if not oidc_sign_in_offered(settings):
+        raise NotFound("Sign-in with an identity provider is not configured on this server")
+    assert settings.oidc_client_id is not None and settings.oidc_token_endpoint is not None
+    flow = console_session.read_oidc_flow(request, settings)
+    if error:
+        raise Unauthenticated(f"The identity provider did not sign you in: {error}")
+    if flow is None or not state or not hmac.compare_digest(state, flow.state):
+        raise Unauthenticated("This sign-in answer does not belong to a sign-in started here: start again")
+    if not code:
+        raise Unauthenticated("The identity provider sent no authorization code")
+    id_token = await oidc.exchange_code(
+        settings.oidc_token_endpoint,
+        code=code,
+        redirect_uri=_oidc_redirect_uri(request),
+        client_id=settings.oidc_client_id,
+        code_verifier=flow.verifier,
+        client_secret=settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else None,
+    )
+    await authenticate_token(request, db, settings, id_token)  # signature, issuer, audience, lifetime
+    nonce = jwt.get_unverified_claims(id_token).get("nonce")  # read only after the token verified
+    if not isinstance(nonce, str) or not hmac.compare_digest(nonce, flow.nonce):
+        raise Unauthenticated("The ID token's nonce does not match this sign-in")
+    # A page that moves on by itself: the session cookie is SameSite=Strict, and a redirect chain that
+    # began at the issuer would not carry it to the next page.
+    response = render(request, "signed_in.html", {"next": flow.next})
+    console_session.write_session(response, request, settings, console_session.new_session(id_token))
+    console_session.clear_oidc_flow(response)
     return response
 
 

@@ -14,6 +14,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import parse_qs
 
 from fastapi import Request, Response
@@ -82,17 +83,30 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def write_session(response: Response, request: Request, settings: Settings, session: ConsoleSession) -> None:
-    payload = json.dumps({"t": session.token, "c": session.csrf, "i": session.issued_at}).encode()
+def _set_signed_cookie(
+    response: Response,
+    request: Request,
+    settings: Settings,
+    name: str,
+    payload: bytes,
+    max_age: int,
+    samesite: Literal["strict", "lax"] = "strict",
+) -> None:
+    """Every console cookie: signed, HttpOnly, scoped to /ui, Secure when the request came over HTTPS."""
     response.set_cookie(
-        SESSION_COOKIE,
+        name,
         _sign(settings, payload),
-        max_age=SESSION_MAX_AGE_SECONDS,
+        max_age=max_age,
         path=COOKIE_PATH,
         httponly=True,
-        samesite="strict",
+        samesite=samesite,
         secure=_secure(request),
     )
+
+
+def write_session(response: Response, request: Request, settings: Settings, session: ConsoleSession) -> None:
+    payload = json.dumps({"t": session.token, "c": session.csrf, "i": session.issued_at}).encode()
+    _set_signed_cookie(response, request, settings, SESSION_COOKIE, payload, SESSION_MAX_AGE_SECONDS)
 
 
 def clear_session(response: Response, request: Request) -> None:
@@ -106,15 +120,7 @@ def login_csrf(request: Request, settings: Settings) -> str | None:
 
 
 def write_login_csrf(response: Response, request: Request, settings: Settings, csrf: str) -> None:
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        _sign(settings, csrf.encode()),
-        max_age=3600,
-        path=COOKIE_PATH,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-    )
+    _set_signed_cookie(response, request, settings, LOGIN_CSRF_COOKIE, csrf.encode(), 3600)
 
 
 async def read_form(request: Request) -> dict[str, list[str]]:
@@ -141,3 +147,54 @@ def check_csrf(form: dict[str, list[str]], expected: str | None) -> None:
 
 def clear_login_csrf(response: Response) -> None:
     response.delete_cookie(LOGIN_CSRF_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
+
+
+# --- the OIDC sign-in's round trip to the issuer -------------------------------------------------
+
+OIDC_FLOW_COOKIE = "mlregistry_console_oidc"
+OIDC_FLOW_MAX_AGE_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class OidcFlow:
+    """What the callback checks: the `state` sent, the PKCE verifier, the `nonce`, where to go after."""
+
+    state: str
+    verifier: str
+    nonce: str
+    next: str
+
+
+def new_oidc_flow(target: str) -> OidcFlow:
+    return OidcFlow(
+        state=secrets.token_urlsafe(24),
+        verifier=secrets.token_urlsafe(48),
+        nonce=secrets.token_urlsafe(24),
+        next=target,
+    )
+
+
+def pkce_challenge(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+
+
+def write_oidc_flow(response: Response, request: Request, settings: Settings, flow: OidcFlow) -> None:
+    payload = json.dumps({"s": flow.state, "v": flow.verifier, "n": flow.nonce, "x": flow.next}).encode()
+    # Lax, not Strict: the issuer's redirect back to the callback is a navigation from another site.
+    _set_signed_cookie(response, request, settings, OIDC_FLOW_COOKIE, payload, OIDC_FLOW_MAX_AGE_SECONDS, "lax")
+
+
+def read_oidc_flow(request: Request, settings: Settings) -> OidcFlow | None:
+    value = request.cookies.get(OIDC_FLOW_COOKIE)
+    payload = _unsign(settings, value) if value else None
+    if payload is None:
+        return None
+    try:
+        data = json.loads(payload)
+        return OidcFlow(state=str(data["s"]), verifier=str(data["v"]), nonce=str(data["n"]), next=str(data["x"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def clear_oidc_flow(response: Response) -> None:
+    response.delete_cookie(OIDC_FLOW_COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax")
