@@ -22,7 +22,9 @@
     holder.setAttribute("aria-label", chart.key + " over steps for " + chart.series.map(function (s) { return s.label; }).join(", "));
     figure.insertBefore(holder, figure.querySelector("details"));
     var options = { width: width(figure), height: 240, series: series, scales: { x: { time: false } },
-                    axes: [{ label: "step" }, {}], legend: { live: true } };
+                    // Steps are whole numbers: no ticks between them.
+                    axes: [{ label: "step", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 1000000] }, {}],
+                    legend: { live: true } };
     var plot = new uPlot(options, data, holder);
     figure.dataset.drawn = String(chart.steps.length);
     window.addEventListener("resize", function () { plot.setSize({ width: width(figure), height: 240 }); });
