@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -26,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mlregistry.api.deps import AppSettings, DbSession, authenticate_token
 from mlregistry.auth.subject import Caller
 from mlregistry.services.errors import ServiceError, Unauthenticated
+from mlregistry.services.families import ARTIFACT, CHAT_PROMPT, MODEL, Family
 from mlregistry.settings import Settings
 from mlregistry.ui import session as console_session
 from mlregistry.ui.session import ConsoleSession
@@ -42,6 +44,10 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+
+# A family's entities live under /ui/{segment}/{id}, its versions under /ui/{family}-versions/{id}.
+FAMILY_BY_SEGMENT: dict[str, Family] = {"models": MODEL, "artifacts": ARTIFACT, "prompts": CHAT_PROMPT}
+SEGMENT_BY_FAMILY = {family.name: segment for segment, family in FAMILY_BY_SEGMENT.items()}
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -70,8 +76,6 @@ def _human_size(size: Any) -> str:
 def _moment(value: Any) -> str:
     """ISO text (`2026-01-02T03:04:05.123Z`) or epoch milliseconds, shown to the second in UTC."""
     if isinstance(value, int | float):
-        from datetime import UTC, datetime
-
         return datetime.fromtimestamp(value / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     if isinstance(value, str) and "T" in value:
         return value.replace("T", " ")[:19] + " UTC"
@@ -83,9 +87,7 @@ templates.env.filters["subject"] = _subject_name
 templates.env.filters["size"] = _human_size
 templates.env.filters["moment"] = _moment
 templates.env.globals["quote"] = quote
-templates.env.globals["entity_segment"] = lambda family_name: {"model": "models", "artifact": "artifacts"}.get(
-    family_name, "prompts"
-)
+templates.env.globals["entity_segment"] = lambda family_name: SEGMENT_BY_FAMILY[family_name]
 templates.env.globals["version_segment"] = lambda family_name: f"{family_name}-versions"
 
 

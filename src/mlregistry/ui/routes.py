@@ -32,14 +32,16 @@ from mlregistry.services import (
 )
 from mlregistry.services.access import Role
 from mlregistry.services.errors import Invalid, NotFound, Unauthenticated
-from mlregistry.services.families import ARTIFACT, CHAT_PROMPT, MODEL, Family
+from mlregistry.services.families import MODEL, Family
 from mlregistry.services.labels import LABEL_ALIAS
 from mlregistry.services.versions import EntityQuery, VersionQuery
 from mlregistry.settings import Settings
 from mlregistry.storage import READ
 from mlregistry.ui import session as console_session
 from mlregistry.ui.core import (
+    FAMILY_BY_SEGMENT,
     PAGE_SIZE,
+    SEGMENT_BY_FAMILY,
     UI_PREFIX,
     ConsoleRoute,
     ConsoleVisit,
@@ -55,9 +57,6 @@ from mlregistry.ui.core import (
 router = APIRouter(prefix=UI_PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 root_router = APIRouter(include_in_schema=False)
 
-# URL segment -> family, and back.
-FAMILY_BY_SEGMENT: dict[str, Family] = {"models": MODEL, "artifacts": ARTIFACT, "prompts": CHAT_PROMPT}
-SEGMENT_BY_FAMILY = {family.name: segment for segment, family in FAMILY_BY_SEGMENT.items()}
 REPO_TABS = ("models", "artifacts", "prompts", "data-directories", "runs", "collaborators")
 MAX_COMPARED_RUNS = 10
 DEFAULT_RUN_COLUMNS = 4  # params and metrics each, when the visitor chose none
