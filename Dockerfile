@@ -6,8 +6,10 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY src ./src
+# The wheel carries the migrations (as mlregistry.migrations): the image needs no copy of its own.
+COPY migrations ./migrations
 # Only the runtime dependencies (no test extra) go into the virtualenv that the final image copies.
 RUN /opt/venv/bin/pip install --no-cache-dir .
 
@@ -20,14 +22,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     MLREGISTRY_HOST=0.0.0.0 \
     MLREGISTRY_PORT=8000 \
-    MLREGISTRY_DATA_DIR=/data \
-    MLREGISTRY_MIGRATIONS_DIR=/app/migrations
+    MLREGISTRY_DATA_DIR=/data
 RUN groupadd --system --gid 10001 mlregistry \
     && useradd --system --uid 10001 --gid mlregistry --home-dir /app --no-create-home --shell /usr/sbin/nologin mlregistry \
     && mkdir -p /data /app \
     && chown mlregistry:mlregistry /data
 COPY --from=build /opt/venv /opt/venv
-COPY migrations /app/migrations
 WORKDIR /app
 USER 10001:10001
 VOLUME ["/data"]

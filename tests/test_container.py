@@ -55,6 +55,12 @@ def runtime_stage() -> list[tuple[str, str]]:
     return instructions[last_from:]
 
 
+def build_stage() -> list[tuple[str, str]]:
+    instructions = dockerfile_instructions()
+    last_from = max(index for index, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+    return instructions[:last_from]
+
+
 def image_env() -> dict[str, str]:
     """The runtime stage's ENV, less PATH (the image's virtualenv is this interpreter's here)."""
     env: dict[str, str] = {}
@@ -88,7 +94,6 @@ def test_dockerfile_builds_a_slim_non_root_image() -> None:
     stages = [rest for keyword, rest in instructions if keyword == "FROM"]
     assert len(stages) >= 2, "multi-stage: build, then a runtime stage"
     runtime = runtime_stage()
-    keywords = [keyword for keyword, _ in runtime]
     arguments = {keyword: rest for keyword, rest in runtime}
     assert "--from=build" in " ".join(rest for keyword, rest in runtime if keyword == "COPY")
     assert not any("gcc" in rest or "build-essential" in rest for _, rest in runtime), "no toolchain at runtime"
@@ -97,8 +102,10 @@ def test_dockerfile_builds_a_slim_non_root_image() -> None:
     assert exec_form("ENTRYPOINT") == ["mlregistry", "serve"]
     assert exec_form("HEALTHCHECK") == ["mlregistry", "healthcheck"]
     assert json.loads(arguments["VOLUME"]) == [image_env()["MLREGISTRY_DATA_DIR"]]
-    assert "COPY" in keywords and any(rest.startswith("migrations ") for keyword, rest in runtime if keyword == "COPY")
-    assert image_env()["MLREGISTRY_MIGRATIONS_DIR"] == "/app/migrations"
+    # The installed wheel carries the migrations; nothing points the image at a loose copy.
+    assert "MLREGISTRY_MIGRATIONS_DIR" not in image_env()
+    build = [rest for keyword, rest in build_stage() if keyword == "COPY"]
+    assert any(rest.startswith("migrations ") for rest in build) and any("setup.py" in rest for rest in build)
     assert image_env()["MLREGISTRY_HOST"] == "0.0.0.0"
     base = stages[-1]
     arg_defaults = dict(re.findall(r"ARG (\w+)=(\S+)", DOCKERFILE.read_text()))
@@ -287,7 +294,6 @@ def test_compose_registry_runs_against_the_compose_postgres(
     service_env["MLREGISTRY_S3_PUBLIC_ENDPOINT_URL"] = store_endpoint
     data_volume = services["mlregistry"]["volumes"][0].split(":")[1]
     env = {**image_env(), **service_env, "MLREGISTRY_DATA_DIR": str(tmp_path / data_volume.strip("/"))}
-    env["MLREGISTRY_MIGRATIONS_DIR"] = str(ROOT / "migrations")  # the image copies them to /app/migrations
     env["MLREGISTRY_PORT"] = str(free_port())
     entrypoint = exec_form("ENTRYPOINT")
     assert entrypoint[:2] == ["mlregistry", "serve"]

@@ -475,3 +475,92 @@ def test_every_stored_resource_has_its_creation_in_the_audit_trail(server: LiveS
     assert server.run(unaudited) == {
         kind: [] for kind in ("user", "personal-access-token", "ml-repo", "model-version", "team", "virtual-account")
     }
+
+
+def test_invite_is_for_tenant_admins_and_writes_the_user_and_an_audit_row(
+    server: LiveServer, admin: LiveUser, user: LiveUser
+) -> None:
+    email = f"{unique('invite')}@Example.com"
+    body = {"email": email, "acceptInviteClientUrl": "https://app.example.com/join"}
+    with server.client(user) as outsider:
+        refused = outsider.post(f"{API}/users/invite", json=body)
+        assert refused.status_code == 403 and "tenant administrators" in refused.json()["message"]
+    with server.client(admin) as client:
+        assert client.get(f"{API}/users", params={"query": email.lower()}).json()["pagination"]["total"] == 0
+        bad_url = client.post(f"{API}/users/invite", json={**body, "acceptInviteClientUrl": "javascript:alert(1)"})
+        assert bad_url.status_code == 422 and "acceptInviteClientUrl" in bad_url.json()["message"]
+        unparsable = client.post(f"{API}/users/invite", json={**body, "acceptInviteClientUrl": "http://[::1/join"})
+        assert unparsable.status_code == 422 and "not a valid URL" in unparsable.json()["message"]
+        no_email = client.post(f"{API}/users/invite", json={"acceptInviteClientUrl": "https://app.example.com"})
+        assert no_email.status_code == 422 and "email" in no_email.json()["message"]
+
+        invited = client.post("/api/ml/v1/users/invite", json=body)
+        assert invited.status_code == 200, invited.text
+        answer = invited.json()
+        assert answer["link"] == f"https://app.example.com/join?email={email.lower().replace('@', '%40')}"
+        assert answer["data"]["email"] == email.lower() and answer["data"]["roles"] == ["tenant-member"]
+        again = client.post("/api/svc/v1/users/invite", json=body)
+        assert again.status_code == 409 and email.lower() in again.json()["message"]
+        actions = [
+            event["action"] for event in audit_events(client, resource_type="user", resource_id=answer["data"]["id"])
+        ]
+        assert sorted(actions) == ["create", "invite"]
+
+
+def test_a_users_roles_and_teams_are_shown_to_the_user_and_tenant_admins_only(
+    server: LiveServer, admin: LiveUser, user: LiveUser
+) -> None:
+    member = register_user(server, admin)
+    with server.client(admin) as client:
+        team = apply_team(client, unique("perm-team"), [member.email]).json()["data"]
+        create_repo(
+            client, collaborators=[{"subject": f"team:{team['manifest']['name']}", "role_id": "mlf-project-viewer"}]
+        )
+    for prefix in ("/api/ml/v1", "/api/svc/v1"):
+        for view in ("resources", "permissions", "teams"):
+            path = f"{prefix}/x/users/{member.id}/{view}"
+            with server.client(member) as own:
+                assert own.get(path).status_code == 200
+            with server.client(admin) as client:
+                assert client.get(path).status_code == 200
+            with server.client(user) as outsider:
+                hidden = outsider.get(path)
+                assert hidden.status_code == 404 and hidden.json()["message"] == f"User '{member.id}' not found"
+        with server.client(admin) as client:
+            missing = client.get(f"{prefix}/x/users/no-such-user/resources")
+            assert missing.status_code == 404 and "no-such-user" in missing.json()["message"]
+            assert client.get(f"{prefix}/teams/{team['id']}/permissions").status_code == 200
+        with server.client(member) as own:
+            assert [p["roleId"] for p in own.get(f"{prefix}/teams/{team['id']}/permissions").json()["data"]] == [
+                "mlf-project-viewer"
+            ]
+        with server.client(user) as outsider:
+            assert outsider.get(f"{prefix}/teams/{team['id']}/permissions").status_code == 404
+    with server.client() as anonymous:
+        assert anonymous.get(f"{API}/x/users/{member.id}/permissions").status_code == 401
+
+
+def test_password_change_and_secret_store_sync_answer_400_not_a_missing_route(
+    server: LiveServer, admin: LiveUser, user: LiveUser
+) -> None:
+    password = {"loginId": user.email, "oldPassword": "old-secret", "newPassword": "new-secret"}
+    with server.client() as anonymous:
+        assert anonymous.post(f"{API}/users/change-password", json=password).status_code == 401
+    with server.client(admin) as client:
+        account = apply_virtual_account(client, unique("sync"), []).json()["data"]
+        missing = client.post(f"{API}/virtual-accounts/no-such-account/sync-to-secret-store")
+        assert missing.status_code == 404 and "no-such-account" in missing.json()["message"]
+    for prefix in ("/api/ml/v1", "/api/svc/v1"):
+        with server.client(user) as member:
+            refused = member.post(f"{prefix}/users/change-password", json=password)
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["statusCode"] == 400
+            assert "no passwords" in refused.json()["message"] and "create-token" in refused.json()["message"]
+            not_admin = member.post(f"{prefix}/virtual-accounts/{account['id']}/sync-to-secret-store")
+            assert not_admin.status_code == 403
+        with server.client(admin) as client:
+            sync = client.post(
+                f"{prefix}/virtual-accounts/{account['id']}/sync-to-secret-store", params={"force": "true"}
+            )
+            assert sync.status_code == 400 and "no external secret store" in sync.json()["message"]
+            assert f"/virtual-accounts/{account['id']}/token" in sync.json()["message"]

@@ -11,8 +11,9 @@ import textwrap
 import pytest
 from truefoundry_sdk import Permissions, TeamManifest, TrueFoundry, VirtualAccountManifest
 from truefoundry_sdk.core.api_error import ApiError
+from truefoundry_sdk.errors import BadRequestError, ConflictError
 
-from tests.factories import create_repo, unique
+from tests.factories import create_repo, create_workspace, unique
 from tests.live import LiveServer, LiveUser
 
 
@@ -153,3 +154,78 @@ def test_truefoundry_library_with_opaque_pat_and_virtual_account(server: LiveSer
     result = run_library(server, robot.token, "robot", repo)
     assert result["repos"] == [repo]
     assert "Virtual accounts cannot be used to create new ML Repos" in str(result["created"])
+
+
+def test_invite_user_and_a_users_roles_and_teams_through_the_sdk(server: LiveServer, admin: LiveUser) -> None:
+    client = sdk(server, admin.token)
+    email = f"{unique('invited')}@example.com"
+    invited = client.users.invite_user(accept_invite_client_url="https://app.example.com/accept?from=sdk", email=email)
+    assert invited.link == f"https://app.example.com/accept?from=sdk&email={email.replace('@', '%40')}"
+    found = list(client.users.list(query=email))
+    assert [user.email for user in found] == [email] and found[0].active and found[0].roles == ["tenant-member"]
+    with pytest.raises(ConflictError) as again:
+        client.users.invite_user(accept_invite_client_url="https://app.example.com/accept", email=email)
+    assert email in again.value.body.message
+
+    member_id = found[0].id
+    token = client.personal_access_tokens.create_for_user(name="sdk", user_email=email).token
+    member = sdk(server, token)
+    team = client.teams.create_or_update(manifest=TeamManifest(name=unique("sdk-team"), members=[email])).data
+    with server.client(admin) as http:
+        shared = create_repo(http, collaborators=[{"subject": f"user:{email}", "role_id": "mlf-project-viewer"}])
+        teamed = create_repo(
+            http, collaborators=[{"subject": f"team:{team.manifest.name}", "role_id": "mlf-project-editor"}]
+        )
+        create_repo(http)  # the member holds no role on this one
+    with server.client(LiveUser(slug=email, email=email, token=token, id=member_id)) as http:
+        own = create_repo(http)
+        workspace = create_workspace(http)
+
+    resources = {
+        (r.resource_type, r.resource_name, r.resource_id, r.role_id) for r in member.users.get_resources(member_id).data
+    }
+    assert resources == {
+        ("ml-repo", own["manifest"]["name"], own["id"], "mlf-project-admin"),
+        ("ml-repo", shared["manifest"]["name"], shared["id"], "mlf-project-viewer"),
+        ("workspace", workspace["name"], workspace["id"], "Admin"),
+    }
+    assert {r.resource_name for r in client.users.get_resources(member_id).data} == {
+        name for _, name, _, _ in resources
+    }
+
+    permissions = {
+        (p.resource_type, p.resource_name, p.role_id, p.role_name, p.subject_type, p.subject_id)
+        for p in member.users.get_permissions(member_id).data
+    }
+    assert permissions == {
+        ("ml-repo", own["manifest"]["name"], "mlf-project-admin", "Admin", "user", member_id),
+        ("ml-repo", shared["manifest"]["name"], "mlf-project-viewer", "Viewer", "user", member_id),
+        ("workspace", workspace["name"], "Admin", "Admin", "user", member_id),
+        ("ml-repo", teamed["manifest"]["name"], "mlf-project-editor", "Editor", "team", team.id),
+    }
+
+    teams = member.users.get_teams(member_id).data
+    assert [(item.team_name, item.roles) for item in teams] == [(team.manifest.name, ["member"])]
+    team_permissions = client.teams.get_permissions(team.id).data
+    assert [(p.resource_id, p.role_id, p.subject_type, p.subject_id) for p in team_permissions] == [
+        (teamed["id"], "mlf-project-editor", "team", team.id)
+    ]
+    assert [p.resource_id for p in member.teams.get_permissions(team.id).data] == [teamed["id"]]
+
+
+def test_password_and_secret_store_calls_are_refused_with_what_to_do_instead(
+    server: LiveServer, admin: LiveUser
+) -> None:
+    client = sdk(server, admin.token)
+    with pytest.raises(ApiError) as password:
+        client.users.change_password(login_id=admin.email, old_password="old-secret", new_password="new-secret")
+    assert password.value.status_code == 400
+    assert "no passwords" in password.value.body["message"]
+    assert "personal access token" in password.value.body["message"]
+
+    account = client.virtual_accounts.create_or_update(manifest=VirtualAccountManifest(name=unique("sdk-sync"))).data
+    with pytest.raises(BadRequestError) as sync:
+        client.virtual_accounts.sync_to_secret_store(account.id, force=True)
+    assert sync.value.status_code == 400
+    assert "no external secret store" in sync.value.body["message"]
+    assert f"/virtual-accounts/{account.id}/token" in sync.value.body["message"]

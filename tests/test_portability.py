@@ -289,6 +289,10 @@ def test_import_under_a_new_name_next_to_the_original(sqlite_server: LiveServer,
             ("blue", tagged["id"]),
             ("prod", tagged["id"]),
         ]
+        # The tag filter finds the copy's tagged version in its repo (the tag rows carry the new repo).
+        copy_repo = tagged["ml_repo_id"]
+        found = client.get(f"{API}/model-versions", params={"ml_repo_id": copy_repo, "tag": "blue"}).json()
+        assert [item["id"] for item in found["data"]] == [tagged["id"]] and found["pagination"]["total"] == 1
         other = next(version for version in versions if not version["tags"])
         move = {"model_version_id": other["id"], "tags": ["prod"], "force": True}
         assert client.put(f"{API}/model-versions/tags", json=move).status_code == 200

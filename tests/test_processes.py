@@ -19,7 +19,7 @@ def test_bootstrap_token_and_cli_users(tmp_path: Path, database_url: str) -> Non
     with serving(env) as url:  # first start on an empty user table: `admin` gets the bootstrap token
         created = run_cli(["admin", "create-user", "alice", "--email", "Alice@Example.com", "--display-name", "A"], env)
         assert created.returncode == 0, created.stderr
-        duplicate = run_cli(["admin", "create-user", "alice"], env)
+        duplicate = run_cli(["admin", "create-user", "alice", "--email", "other@example.com"], env)
         assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
         issued = run_cli(
             ["admin", "create-token", "--user", "alice", "--name", "laptop", "--expires-in-days", "30"], env

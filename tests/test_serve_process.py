@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -62,6 +63,25 @@ def test_one_json_log_line_per_request(tmp_path: Path) -> None:
     assert health["route"] == "/healthz" and health["subject_id"] is None
     assert sum(1 for line in access_lines(records) if line["request_id"] == "req-models-1") == 1
     assert BOOTSTRAP_TOKEN not in server.log_text() and SECRET_KEY not in server.log_text()
+
+
+def test_text_logs_show_each_request_and_the_openapi_document_has_its_route(tmp_path: Path) -> None:
+    env = serve_env(tmp_path, MLREGISTRY_LOG_FORMAT="text")
+    with ServeProcess(env, tmp_path / "serve.log") as server:
+        with server.client(BOOTSTRAP_TOKEN) as client:
+            assert client.get(f"{API}/models", headers={"X-Request-ID": "text-1"}).status_code == 200
+            assert client.get("/openapi.json", headers={"X-Request-ID": "text-2"}).status_code == 200
+            assert client.get("/no/such/path", headers={"X-Request-ID": "text-3"}).status_code == 404
+            exposition = client.get("/metrics").text
+        text = server.log_text()
+    lines = {match[1]: match[0] for match in re.findall(r"(.*mlregistry\.access.* request_id=(text-\d))", text)}
+    assert re.search(
+        rf"request GET {API}/models 200 [\d.]+ms subject=[0-9a-f-]{{36}} request_id=text-1$", lines["text-1"]
+    )
+    assert re.search(r"request GET /openapi\.json 200 [\d.]+ms subject=- request_id=text-2$", lines["text-2"])
+    assert re.search(r"request GET /no/such/path 404 [\d.]+ms", lines["text-3"]), "the raw path where none matched"
+    assert 'route="/openapi.json"' in exposition
+    assert BOOTSTRAP_TOKEN not in text
 
 
 def test_errors_are_logged_with_the_request_id_and_never_the_token(

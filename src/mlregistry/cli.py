@@ -1,13 +1,14 @@
-"""`mlregistry serve | db upgrade | admin create-user | admin create-token`."""
+"""`mlregistry serve | db upgrade|current | admin ... | export | import | config ...`."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -15,12 +16,19 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlregistry import config_docs
+from mlregistry.auth.subject import SYSTEM_CALLER
 from mlregistry.logs import configure_logging
 from mlregistry.repositories.database import Database, create_database
-from mlregistry.repositories.migrations import upgrade_to_head
-from mlregistry.services import identity, portability
+from mlregistry.repositories.migrations import (
+    applied_revisions,
+    head_revisions,
+    unknown_revisions,
+    upgrade_to_head,
+)
+from mlregistry.services import identity, personal_access_tokens, portability, reaper, users
 from mlregistry.services.errors import ServiceError
 from mlregistry.settings import Settings, load_settings
+from mlregistry.storage import build_storages
 
 T = TypeVar("T")
 
@@ -43,12 +51,52 @@ def _settings(**overrides: Any) -> Settings:
         raise typer.Exit(2) from exc
 
 
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"mlregistry {importlib.metadata.version('mlregistry')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit")
+    ] = False,
+) -> None:
+    """mlregistry: a self-hosted ML registry that speaks TrueFoundry's ML API."""
+
+
+class SchemaNotCurrent(Exception):
+    """The database's schema is not the one this release needs; the message says what to run."""
+
+
+async def _ensure_schema(settings: Settings, database: Database) -> None:
+    """A new, empty database gets the schema; one at another revision is refused with what to run."""
+    applied = await applied_revisions(database)
+    if applied is None:
+        typer.echo("The database has no schema yet: applying the migrations", err=True)
+        await asyncio.to_thread(upgrade_to_head, settings)
+        return
+    heads = head_revisions(settings)
+    if applied != heads:
+        at = ", ".join(sorted(applied)) or "no revision"
+        raise SchemaNotCurrent(
+            f"the database schema is at {at}, this release of mlregistry needs {', '.join(sorted(heads))}; "
+            "run `mlregistry db upgrade` (or start `mlregistry serve`, which applies pending migrations)"
+            if not unknown_revisions(settings, applied)
+            else f"the database schema is at {at}, newer than this release of mlregistry knows "
+            f"({', '.join(sorted(heads))}); run a newer mlregistry"
+        )
+
+
 def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run `work` on the configured database; a refused request or a damaged archive exits 1 with its message."""
+    """Run `work` on the configured database (migrated if it is new); a refused request, a database at another
+    schema or a damaged archive exits 1 with its message."""
 
     async def run() -> T:
         database = create_database(settings)
         try:
+            await _ensure_schema(settings, database)
             return await work(database)
         finally:
             await database.dispose()
@@ -58,7 +106,7 @@ def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]])
     except ServiceError as exc:
         typer.echo(f"Error: {exc.message}", err=True)
         raise typer.Exit(1) from exc
-    except portability.ArchiveError as exc:
+    except (portability.ArchiveError, SchemaNotCurrent) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(1) from exc
 
@@ -106,6 +154,14 @@ def serve(
         _show_admin_token(settings, result.token)
     elif result.created:
         logger.info("Created user 'admin' with the token from MLREGISTRY_BOOTSTRAP_TOKEN")
+    else:
+        logger.info("User 'admin' exists; for a new token run: mlregistry admin create-token --user admin --name NAME")
+    if result.email_added:
+        logger.warning(
+            "Gave user 'admin' the e-mail %s (MLREGISTRY_BOOTSTRAP_ADMIN_EMAIL); tokens issued before carry none: "
+            "create a new one with `mlregistry admin create-token --user admin --name NAME`",
+            result.email_added,
+        )
     uvicorn.run(
         "mlregistry.app:create_app_from_env",
         factory=True,
@@ -164,9 +220,18 @@ def config_table(
 
 
 def _show_admin_token(settings: Settings, token: str) -> None:
-    """The generated admin token, shown once. Written past the logging formatter, which redacts tokens."""
+    """The generated admin token, shown once. Written past the logging formatter, which redacts tokens.
+
+    On a terminal, plainly, whatever the log format; in a JSON log, as the `admin_token` field of one line
+    (the README captures it into $TOKEN from there)."""
     message = "Created user 'admin'. Its token is shown once; keep it safe"
-    if settings.log_format == "json":
+    if sys.stderr.isatty():
+        sys.stderr.write(
+            f"\n{message}:\n\n    {token}\n\n"
+            f"Use it as a bearer token:  export TOKEN={token}\n"
+            "A new one at any time:     mlregistry admin create-token --user admin --name NAME\n\n"
+        )
+    elif settings.log_format == "json":
         record = {"level": "warning", "logger": "mlregistry", "message": message, "admin_token": token}
         sys.stderr.write(json.dumps(record) + "\n")
     else:
@@ -181,14 +246,47 @@ def db_upgrade() -> None:
     typer.echo("Database is up to date")
 
 
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision and this release's; exit 1 when they differ."""
+    settings = _settings()
+
+    async def run() -> set[str] | None:
+        database = create_database(settings)
+        try:
+            return await applied_revisions(database)
+        finally:
+            await database.dispose()
+
+    applied = asyncio.run(run())
+    heads = head_revisions(settings)
+    at = ", ".join(sorted(applied)) if applied else "none (no schema)"
+    typer.echo(f"database: {at}")
+    typer.echo(f"release:  {', '.join(sorted(heads))}")
+    if applied != heads:
+        typer.echo("The database is not at this release's schema; run `mlregistry db upgrade`", err=True)
+        raise typer.Exit(1)
+    typer.echo("Database is up to date")
+
+
 @admin_app.command("create-user")
 def create_user(
     slug: Annotated[str, typer.Argument(help="Unique user name")],
-    email: Annotated[str | None, typer.Option(help="E-mail (collaborators name users by it)")] = None,
+    email: Annotated[
+        str | None, typer.Option(help="E-mail (required: tokens carry it; collaborators name users by it)")
+    ] = None,
     display_name: Annotated[str | None, typer.Option(help="Name shown on records")] = None,
     admin: Annotated[bool, typer.Option("--admin", help="Tenant administrator")] = False,
 ) -> None:
-    """Create a user."""
+    """Create a user (a person; for a machine identity create a virtual account)."""
+    if not email:
+        typer.echo(
+            "Error: --email is required. Every user's token carries an e-mail: TrueFoundry's clients take a token "
+            "without one for a virtual account and refuse, for instance, to create ML repos with it. "
+            "For a machine identity, create a virtual account instead (POST /api/svc/v1/virtual-accounts).",
+            err=True,
+        )
+        raise typer.Exit(2)
     settings = _settings()
     user = _in_transaction(
         settings,
@@ -216,6 +314,121 @@ def create_token(
     expiry = issued.expires_at.isoformat() if issued.expires_at else "never"
     typer.echo(f"Token '{name}' for {user} (expires: {expiry}):")
     sys.stdout.write(issued.token + "\n")
+
+
+def _print_rows(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+LIST_PAGE = 1000
+
+
+@admin_app.command("list-users")
+def list_users_command(
+    include_inactive: Annotated[bool, typer.Option("--all", help="Deactivated users too")] = False,
+) -> None:
+    """List users: name, e-mail, tenant admin, active, id."""
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = []
+        while True:
+            page, total = await users.list_users(
+                session,
+                settings,
+                SYSTEM_CALLER,
+                query=None,
+                show_invalid=include_inactive,
+                offset=len(listed),
+                limit=LIST_PAGE,
+            )
+            listed.extend(page)
+            if not page or len(listed) >= total:
+                return listed
+
+    rows = [
+        (
+            user["metadata"]["userObject"]["username"],
+            user["email"],
+            "yes" if "tenant-admin" in user["roles"] else "no",
+            "yes" if user["active"] else "no",
+            user["id"],
+        )
+        for user in _in_transaction(settings, work)
+    ]
+    _print_rows(("USER", "EMAIL", "ADMIN", "ACTIVE", "ID"), rows)
+
+
+@admin_app.command("list-tokens")
+def list_tokens_command(
+    user: Annotated[str, typer.Option("--user", help="Slug of the tokens' user")],
+) -> None:
+    """List a user's live (unrevoked) personal access tokens: id, name, created, expires."""
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> list[tuple[str, ...]]:
+        owner = await identity.require_user(session, user)
+        rows: list[tuple[str, ...]] = []
+        while True:
+            page, total = await personal_access_tokens.list_tokens_of_user(
+                session, SYSTEM_CALLER, owner, offset=len(rows), limit=LIST_PAGE
+            )
+            rows.extend(
+                (
+                    token.jti,
+                    token.name,
+                    token.created_at.isoformat(timespec="seconds"),
+                    token.expires_at.isoformat(timespec="seconds") if token.expires_at else "never",
+                )
+                for token in page
+            )
+            if not page or len(rows) >= total:
+                return rows
+
+    _print_rows(("ID", "NAME", "CREATED", "EXPIRES"), _in_transaction(settings, work))
+
+
+@admin_app.command("revoke-token")
+def revoke_token_command(
+    token_id: Annotated[str, typer.Argument(help="The token's id (`admin list-tokens`)")],
+) -> None:
+    """Revoke a personal access token; requests with it are refused from now on, on every server process."""
+    settings = _settings()
+    _in_transaction(settings, lambda session: personal_access_tokens.revoke_token(session, SYSTEM_CALLER, token_id))
+    typer.echo(f"Revoked token {token_id}")
+
+
+def _set_active(slug: str, *, active: bool) -> None:
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> None:
+        user = await identity.require_user(session, slug)
+        await users.set_user_active(session, SYSTEM_CALLER, user, active=active)
+
+    _in_transaction(settings, work)
+    typer.echo(f"{'Activated' if active else 'Deactivated'} user {slug}")
+
+
+@admin_app.command("deactivate-user")
+def deactivate_user_command(slug: Annotated[str, typer.Argument(help="The user's name")]) -> None:
+    """Deactivate a user: their tokens are refused until the user is activated again."""
+    _set_active(slug, active=False)
+
+
+@admin_app.command("activate-user")
+def activate_user_command(slug: Annotated[str, typer.Argument(help="The user's name")]) -> None:
+    """Activate a deactivated user again."""
+    _set_active(slug, active=True)
+
+
+@admin_app.command("reap")
+def reap_command() -> None:
+    """Run the reaper once: abandoned staged versions, queued storage deletions, stale temporary files."""
+    settings = _settings()
+    reaped = _with_database(settings, lambda database: reaper.reap_once(database, settings, build_storages(settings)))
+    typer.echo(f"Reaped {reaped} abandoned staged versions")
 
 
 class _ProgressBar:

@@ -78,11 +78,23 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
+        if record.name == ACCESS_LOGGER:
+            line = f"{line} {_access_summary(record)}"
         exception = getattr(record, "exception", None)
         if isinstance(exception, str) and not record.exc_info:
             line = f"{line}\n{exception}"
         request_id = REQUEST_ID.get()
         return self.redact(f"{line} request_id={request_id}" if request_id else line)
+
+
+def _access_summary(record: logging.LogRecord) -> str:
+    """`GET /api/ml/v1/models/{id} 200 3.1ms subject=...` from an access line's fields."""
+    fields = record.__dict__
+    subject = fields.get("subject_id") or "-"
+    return (
+        f"{fields.get('method')} {fields.get('path') or fields.get('route')} {fields.get('status')} "
+        f"{fields.get('duration_ms')}ms subject={subject}"
+    )
 
 
 def settings_secrets(settings: Settings) -> list[str]:

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         None,
         description="Token given to the `admin` user created on first start (instead of a generated one).",
     )
+    bootstrap_admin_email: str = Field(
+        "admin@mlregistry.local",
+        description="E-mail of the `admin` user created on first start; every user's token carries one "
+        "(TrueFoundry's clients take a token without an e-mail for a virtual account).",
+        pattern=r"^[^@\s]+@[^@\s]+$",
+    )
     token_issuer: str = Field("mlregistry", description="`iss` claim of tokens this server issues.")
     oidc_issuer: str | None = Field(
         None, description="Accept JWTs from this external OIDC issuer (`iss`), mapped to users by `email`."

@@ -28,7 +28,7 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -95,12 +95,12 @@ async def authenticate_token(request: Request, session: AsyncSession, settings: 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
 
 
-def get_storages(request: Request) -> StorageRegistry:
+async def get_storages(request: Request) -> StorageRegistry:
     storages: StorageRegistry = request.app.state.storages
     return storages
 
 
-def get_base_url(request: Request) -> str:
+async def get_base_url(request: Request) -> str:
     """The URL clients reached this server at: local signed URLs point back to it."""
     return str(request.base_url).rstrip("/")
 

@@ -32,6 +32,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     504: {"model": HttpError, "description": "No response within MLREGISTRY_REQUEST_TIMEOUT"},
 }
 
+# The answer of an operation this server has no such thing for (services.errors.Unsupported).
+UNSUPPORTED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": HttpError,
+        "description": "Always, for a valid request: this server does not offer this; the message says what to "
+        "do instead (also when the body could not be read)",
+    }
+}
+
 ENTITY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": DetailError, "description": "The body could not be read (not UTF-8 or not JSON)"},
     401: {"model": DetailError, "description": "Missing, invalid, expired or revoked token"},

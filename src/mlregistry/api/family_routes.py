@@ -28,7 +28,7 @@ from mlregistry.services.labels import LABEL_ALIAS, LABEL_TAG
 from mlregistry.services.versions import VersionQuery
 
 
-def as_of_param(
+async def as_of_param(
     as_of: Annotated[
         datetime | None,
         Query(
@@ -100,7 +100,7 @@ class RunVersionFilters:
         )
 
 
-def run_version_filters(
+async def run_version_filters(
     tag: Annotated[str | None, Query(description="Versions carrying this tag")] = None,
     fqn: Annotated[
         str | None, Query(description="Exact version FQN `{type}:{tenant}/{ml_repo}/{name}:{version}`")

@@ -66,12 +66,27 @@ def route_template(scope: Scope) -> str:
                 return path[:index] + template
             index = path.find("/", index + 1)
         return template
+    endpoint = scope.get("endpoint")
     app_root = scope.get("app_root_path")
-    if app_root is not None and scope.get("endpoint") is not None:
+    if app_root is not None and endpoint is not None:
         mount = scope.get("root_path", "")[len(app_root) :]
         if mount:
             return f"{mount}/{{path}}"
+    if endpoint is not None:
+        # A plain Starlette route (`/openapi.json`) names its endpoint but not itself.
+        return _plain_route_path(scope.get("app"), endpoint) or UNMATCHED_ROUTE
     return UNMATCHED_ROUTE
+
+
+_PLAIN_ROUTE_PATHS: dict[Any, str | None] = {}
+
+
+def _plain_route_path(app: Any, endpoint: Any) -> str | None:
+    if endpoint not in _PLAIN_ROUTE_PATHS:
+        routes = getattr(getattr(app, "router", None), "routes", ())
+        paths = [route.path for route in routes if getattr(route, "endpoint", None) is endpoint]
+        _PLAIN_ROUTE_PATHS[endpoint] = paths[0] if paths else None
+    return _PLAIN_ROUTE_PATHS[endpoint]
 
 
 class RequestMiddleware:
@@ -180,6 +195,8 @@ def _access_fields(scope: Scope, route: str, status: int, duration: float) -> di
     return {
         "method": scope["method"],
         "route": route,
+        # The path as sent where no route matched (the route label stays bounded for metrics).
+        "path": scope["path"] if route == UNMATCHED_ROUTE else route,
         "status": status,
         "duration_ms": round(duration * 1000, 3),
         "subject_id": scope["state"].get("subject_id"),

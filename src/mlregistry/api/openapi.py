@@ -126,6 +126,20 @@ OPERATION_DESCRIPTIONS: dict[str, str] = {
     "list_users": "Tenant administrators see every user; others see themselves. `query` matches the start of the "
     "e-mail or user name.",
     "register_user": "Creates a tenant member with this e-mail (tenant administrators only).",
+    "invite_user": "Creates a tenant member with this e-mail (tenant administrators only) and answers `link`: "
+    "`acceptInviteClientUrl` with `email` added. This server sends no e-mail: pass the link on, and give the "
+    "invitee a token (POST /personal-access-tokens/for-user, or `mlregistry admin create-token`), unless they "
+    "sign in through OIDC. 409 when a user with the e-mail exists.",
+    "change_password": "Always refused with 400: this server has no passwords. Users authenticate with tokens "
+    "(or OIDC); to replace a credential, create a new personal access token (POST /personal-access-tokens, or "
+    "`mlregistry admin create-token --user NAME`) and revoke the old one.",
+    "get_user_resources": "The ML repos and workspaces the user holds a role on itself (as creator, or named "
+    "`user:<slug>` / `user:<email>`), with the role. The user itself and tenant administrators; others 404.",
+    "get_user_permissions": "The user's role bindings on ML repos and workspaces: its own (`subjectType` user) and "
+    "those of each team it is on (`subjectType` team, `subjectId` the team's id). The user itself and tenant "
+    "administrators; others 404.",
+    "get_user_teams": "The teams the user's e-mail is on, with `member` and/or `manager`. The user itself and "
+    "tenant administrators; others 404.",
     "update_roles": "Replaces a user's tenant roles (`tenant-admin`, `tenant-member`); an administrator cannot "
     "remove their own admin role.",
     "deactivate_user": "The user's tokens stop working at once; the user stays listed with `showInvalidUsers`.",
@@ -145,12 +159,17 @@ OPERATION_DESCRIPTIONS: dict[str, str] = {
     "delete_account": "Deletes the virtual account; its tokens stop working at once.",
     "get_token": "The virtual account's current token, for those allowed to manage the account.",
     "regenerate_token": "Issues a new token; the previous ones keep working for `gracePeriodInMinutes`.",
+    "sync_to_secret_store": "Always refused with 400 (after the account is found and the caller may manage it): "
+    "this server has no external secret store. Read the current token with GET /virtual-accounts/{id}/token and "
+    "store it yourself; store the new one after POST /virtual-accounts/{id}/regenerate-token.",
     "revoke_jwt": "Revokes one token of the virtual account by its JWT id.",
     "list_teams": "Teams the caller manages or belongs to; tenant administrators see every team.",
     "apply_team": "Creates a team (tenant administrators) or replaces its members and managers (its managers).",
     "list_members": "The team's members as subjects.",
     "list_managers": "The team's managers as subjects.",
     "get_team": "One team by id, with its members.",
+    "get_team_permissions": "The roles held by `team:<name>` on ML repos and workspaces. Its members and "
+    "managers and tenant administrators; others 404.",
     "delete_team": "Deletes the team; its collaborator entries on ML repos go with it.",
     "list_audit_events": "Who changed what and when, newest first, filtered by subject, resource, action and time.",
     "create_workspace": "Creates a workspace; its creator becomes its Admin.",

@@ -35,7 +35,7 @@ class Page:
     limit: int
 
 
-def page_params(
+async def page_params(
     settings: AppSettings,
     limit: Annotated[
         PageLimit | None,
@@ -102,7 +102,7 @@ class EntityPage:
         return (self.page - 1) * self.page_size
 
 
-def entity_page_params(
+async def entity_page_params(
     settings: AppSettings,
     page: Annotated[
         PageNumber, Query(description="Page number, from 1", json_schema_extra=setting_maximum(MAX_PAGE_NUMBER))
@@ -131,7 +131,7 @@ def entity_page_params(
 EntityPageParams = Annotated[EntityPage, Depends(entity_page_params)]
 
 
-def entity_filter(request: Request) -> dict[str, Any]:
+async def entity_filter(request: Request) -> dict[str, Any]:
     """Field equalities from `filter={"field": value}` (JSON) and `filter[field]=value` (bracket form)."""
     filters: dict[str, Any] = {}
     for key, value in request.query_params.multi_items():

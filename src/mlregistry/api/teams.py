@@ -11,7 +11,7 @@ from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.api.paging import PageParams, data_response, empty_response, list_response
 from mlregistry.api.responses import JSONResponse
 from mlregistry.schemas.common import DataEnvelope, EmptyResponse, ListEnvelope
-from mlregistry.schemas.identity import ApplyTeamRequest, TeamOut, TeamSubjectOut
+from mlregistry.schemas.identity import ApplyTeamRequest, SubjectPermissionOut, TeamOut, TeamSubjectOut
 from mlregistry.services import teams
 
 router = APIRouter(tags=["Teams"], responses=ERROR_RESPONSES)
@@ -74,6 +74,15 @@ async def list_managers(
 ) -> JSONResponse:
     items, total = await teams.list_subjects(session, caller, id, managers=True, offset=page.offset, limit=page.limit)
     return list_response(items, total, page)
+
+
+@router.get(
+    "/teams/{id}/permissions",
+    response_model=DataEnvelope[list[SubjectPermissionOut]],
+    summary="The roles the team holds on ML repos and workspaces (its members, managers and tenant admins)",
+)
+async def get_team_permissions(id: str, session: DbSession, caller: CurrentCaller) -> JSONResponse:
+    return data_response(await teams.team_permissions(session, caller, id))
 
 
 @router.get("/teams/{id}", response_model=DataEnvelope[TeamOut], summary="Get a team")

@@ -7,12 +7,23 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
-from mlregistry.api.docs import ERROR_RESPONSES
+from mlregistry.api.docs import ERROR_RESPONSES, UNSUPPORTED_RESPONSE
 from mlregistry.api.paging import PageParams, data_response, empty_response, list_response
 from mlregistry.api.responses import JSONResponse
-from mlregistry.schemas.common import DataEnvelope, EmptyResponse, ListEnvelope
-from mlregistry.schemas.identity import RegisterUserRequest, UpdateUserRolesRequest, UserOut, UserStateRequest
-from mlregistry.services import users
+from mlregistry.schemas.common import DataEnvelope, EmptyResponse, HttpError, ListEnvelope
+from mlregistry.schemas.identity import (
+    ChangePasswordRequest,
+    InviteUserOut,
+    InviteUserRequest,
+    RegisterUserRequest,
+    SubjectPermissionOut,
+    UpdateUserRolesRequest,
+    UserOut,
+    UserResourceOut,
+    UserStateRequest,
+    UserTeamOut,
+)
+from mlregistry.services import role_bindings, users
 
 router = APIRouter(tags=["Users"], responses=ERROR_RESPONSES)
 
@@ -45,6 +56,30 @@ async def register_user(body: RegisterUserRequest, session: DbSession, caller: C
     await users.register_user(session, caller, body)
     await session.commit()
     return empty_response()
+
+
+@router.post(
+    "/users/invite",
+    response_model=InviteUserOut,
+    summary="Invite a user by e-mail (tenant admins): creates the user and answers the link to send",
+)
+async def invite_user(
+    body: InviteUserRequest, session: DbSession, settings: AppSettings, caller: CurrentCaller
+) -> JSONResponse:
+    result = await users.invite_user(session, settings, caller, body.email, body.acceptInviteClientUrl)
+    await session.commit()
+    return JSONResponse(result)
+
+
+@router.post(
+    "/users/change-password",
+    summary="Refused: this server has no passwords (use personal access tokens)",
+    status_code=400,
+    response_model=HttpError,
+    responses=UNSUPPORTED_RESPONSE,
+)
+async def change_password(body: ChangePasswordRequest, caller: CurrentCaller) -> JSONResponse:
+    users.refuse_password_change()
 
 
 @router.patch("/users/roles", response_model=EmptyResponse, summary="Set a user's tenant roles (tenant admins)")
@@ -84,3 +119,30 @@ async def delete_user(
     await users.delete_user(session, caller, id)
     await session.commit()
     return empty_response()
+
+
+@router.get(
+    "/x/users/{id}/resources",
+    response_model=DataEnvelope[list[UserResourceOut]],
+    summary="Resources the user holds a role on (the user itself and tenant admins)",
+)
+async def get_user_resources(id: str, session: DbSession, caller: CurrentCaller) -> JSONResponse:
+    return data_response(await users.read_roles(session, caller, id, role_bindings.user_resources))
+
+
+@router.get(
+    "/x/users/{id}/permissions",
+    response_model=DataEnvelope[list[SubjectPermissionOut]],
+    summary="The user's role bindings, including those through its teams (the user itself and tenant admins)",
+)
+async def get_user_permissions(id: str, session: DbSession, caller: CurrentCaller) -> JSONResponse:
+    return data_response(await users.read_roles(session, caller, id, role_bindings.user_permissions))
+
+
+@router.get(
+    "/x/users/{id}/teams",
+    response_model=DataEnvelope[list[UserTeamOut]],
+    summary="The teams the user is on, with its roles there (the user itself and tenant admins)",
+)
+async def get_user_teams(id: str, session: DbSession, caller: CurrentCaller) -> JSONResponse:
+    return data_response(await users.read_roles(session, caller, id, role_bindings.user_teams))

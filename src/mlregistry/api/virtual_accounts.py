@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession
-from mlregistry.api.docs import ERROR_RESPONSES
+from mlregistry.api.docs import ERROR_RESPONSES, UNSUPPORTED_RESPONSE
 from mlregistry.api.paging import PageParams, data_response, empty_response, list_response, split_repeated
 from mlregistry.api.responses import JSONResponse
 from mlregistry.repositories.virtual_accounts import VirtualAccountFilters
-from mlregistry.schemas.common import DataEnvelope, EmptyResponse, ListEnvelope
+from mlregistry.schemas.common import DataEnvelope, EmptyResponse, HttpError, ListEnvelope
 from mlregistry.schemas.identity import (
     ApplyVirtualAccountRequest,
     ExistsOut,
@@ -106,3 +106,19 @@ async def revoke_jwt(id: str, jwt_id: str, session: DbSession, caller: CurrentCa
     await virtual_accounts.revoke_jwt(session, caller, id, jwt_id)
     await session.commit()
     return empty_response()
+
+
+@router.post(
+    "/virtual-accounts/{id}/sync-to-secret-store",
+    summary="Refused: this server has no external secret store (read the token with GET .../token)",
+    status_code=400,
+    response_model=HttpError,
+    responses=UNSUPPORTED_RESPONSE,
+)
+async def sync_to_secret_store(
+    id: str,
+    session: DbSession,
+    caller: CurrentCaller,
+    force: Annotated[bool, Query(description="Accepted for compatibility; every call is refused")] = False,
+) -> JSONResponse:
+    await virtual_accounts.sync_to_secret_store(session, caller, id)

@@ -128,13 +128,25 @@ class EntityVersion(Base):
 
 
 class VersionTag(Base):
-    """A tag names at most one version of an entity; this table enforces it and serves the tag filter."""
+    """A tag names at most one version of an entity; this table enforces it and serves the tag filter.
+
+    The tagged version's repo, family and creation time are kept here too (they never change), so that
+    the tag filter walks one index in list order, newest first, and reads only the page's versions; a
+    whole-repo count of a tag is an index-only count. Only finalized versions are ever tagged."""
 
     __tablename__ = "version_tags"
+    __table_args__ = (
+        Index("ix_version_tags_tag_order", "tag", "family", "version_created_at", "version_id"),
+        Index("ix_version_tags_repo_tag_order", "ml_repo_id", "tag", "family", "version_created_at", "version_id"),
+    )
 
     entity_id: Mapped[str] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(256), primary_key=True, index=True)
     version_id: Mapped[str] = mapped_column(ForeignKey("entity_versions.id", ondelete="CASCADE"), index=True)
+    # Copies of the version's columns; nullable only because an import writes them right after the rows.
+    ml_repo_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    family: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    version_created_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class LabelInterval(Base):

@@ -98,3 +98,36 @@ async def replace_collaborators(session: AsyncSession, ml_repo_id: int, roles: d
 async def remove_principal(session: AsyncSession, principals: list[str]) -> None:
     """Forget a deleted team or virtual account everywhere, so a later namesake inherits nothing."""
     await session.execute(delete(MlRepoCollaborator).where(MlRepoCollaborator.principal.in_(principals)))
+
+
+@dataclass(frozen=True)
+class RoleBinding:
+    """One stored role on a guarded resource: held by a member principal, or by the creator (`principal` None)."""
+
+    resource_id: str
+    resource_name: str
+    principal: str | None
+    role_id: str
+
+
+async def bindings_of(session: AsyncSession, guarded: Guarded, principals: list[str]) -> list[RoleBinding]:
+    """The member roles these principals hold on resources of one kind, by resource name."""
+    if not principals:
+        return []
+    rows = await session.execute(
+        select(guarded.id_column, guarded.name_column, guarded.member_principal, guarded.member_role)
+        .join_from(guarded.id_column.class_, guarded.member_key.class_, guarded.member_key == guarded.id_column)
+        .where(guarded.member_principal.in_(sorted(principals)))
+        .order_by(guarded.name_column, guarded.member_principal, guarded.member_role)
+    )
+    return [RoleBinding(str(row[0]), row[1], row[2], row[3]) for row in rows.all()]
+
+
+async def created_by(session: AsyncSession, guarded: Guarded, subject_id: str) -> list[tuple[str, str]]:
+    """(id, name) of the resources of one kind this subject created (their creator is their admin)."""
+    rows = await session.execute(
+        select(guarded.id_column, guarded.name_column)
+        .where(guarded.creator_column == subject_id)
+        .order_by(guarded.name_column)
+    )
+    return [(str(row[0]), row[1]) for row in rows.all()]

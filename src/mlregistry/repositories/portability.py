@@ -50,9 +50,13 @@ def versions_statement(ml_repo_id: int) -> Select[Any]:
     return select(VERSIONS).where(_finalized_versions(ml_repo_id)).order_by(VERSIONS.c.id)
 
 
+# A tag record is (entity, tag, version): the copies of the version's columns are the importer's to fill.
+ARCHIVED_VERSION_TAG_COLUMNS = ("entity_id", "tag", "version_id")
+
+
 def version_tags_statement(ml_repo_id: int) -> Select[Any]:
     return (
-        select(VERSION_TAGS)
+        select(*(VERSION_TAGS.c[name] for name in ARCHIVED_VERSION_TAG_COLUMNS))
         .join(VERSIONS, VERSIONS.c.id == VERSION_TAGS.c.version_id)
         .where(_finalized_versions(ml_repo_id))
         .order_by(VERSION_TAGS.c.entity_id, VERSION_TAGS.c.tag)

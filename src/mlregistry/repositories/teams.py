@@ -71,3 +71,16 @@ async def delete_team(session: AsyncSession, team_id: str) -> None:
 
 async def remove_email(session: AsyncSession, email: str) -> None:
     await session.execute(delete(TeamMember).where(TeamMember.email == email))
+
+
+async def teams_of_email(session: AsyncSession, email: str | None) -> list[tuple[Team, TeamMember]]:
+    """The teams an e-mail is on (as member and/or manager), by team name."""
+    if not email:
+        return []
+    rows = await session.execute(
+        select(Team, TeamMember)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(TeamMember.email == email)
+        .order_by(Team.name)
+    )
+    return [(row[0], row[1]) for row in rows.all()]

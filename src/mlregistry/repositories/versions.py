@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, defer
 
 from mlregistry.orm import ApplyIdempotencyKey, Entity, EntityVersion, LabelInterval, MlRepo, VersionTag
 from mlregistry.repositories.access import Access, AccessScope
@@ -239,12 +239,18 @@ async def find_entity(session: AsyncSession, ml_repo_id: int, family: str, name:
     )
 
 
+# Rows of a list need their ML repo's name, id, storage and owner, never its documents (the manifest can be
+# kilobytes, read again for each of a page's rows).
+_REPO_DOCUMENTS_UNREAD = (defer(MlRepo.manifest, raiseload=True), defer(MlRepo.created_by_subject, raiseload=True))
+
+
 def _entity_select(scope: AccessScope) -> Select[Any]:
     latest = aliased(EntityVersion)
     return (
         select(Entity, MlRepo, scope.rank_column(MlRepo.id), latest)
         .join(MlRepo, MlRepo.id == Entity.ml_repo_id)
         .outerjoin(latest, latest.id == Entity.latest_version_id)
+        .options(*_REPO_DOCUMENTS_UNREAD)
     )
 
 
@@ -299,10 +305,16 @@ def _version_select(scope: AccessScope) -> Select[Any]:
         select(EntityVersion, Entity.name, MlRepo, scope.rank_column(MlRepo.id))
         .join(Entity, Entity.id == EntityVersion.entity_id)
         .join(MlRepo, MlRepo.id == EntityVersion.ml_repo_id)
+        .options(*_REPO_DOCUMENTS_UNREAD)
     )
 
 
-def _version_conditions(filters: VersionFilters, scope: AccessScope) -> list[Any]:
+def _tag_ordered(filters: VersionFilters, single_entity: bool) -> bool:
+    """A current tag across entities: the page is chosen on the tag table's list-order index."""
+    return filters.tag is not None and filters.as_of is None and not single_entity
+
+
+def _version_conditions(filters: VersionFilters, scope: AccessScope, *, tag_ordered: bool = False) -> list[Any]:
     conditions: list[Any] = [EntityVersion.family == filters.family, EntityVersion.state == STATE_FINALIZED]
     if filters.entity_id is not None:
         conditions.append(EntityVersion.entity_id == filters.entity_id)
@@ -329,7 +341,7 @@ def _version_conditions(filters: VersionFilters, scope: AccessScope) -> list[Any
             LabelInterval.kind == LABEL_TAG, LabelInterval.label == filters.tag, *_covers(filters.as_of)
         )
         conditions.append(EntityVersion.id.in_(held))
-    elif filters.tag is not None:
+    elif filters.tag is not None and not tag_ordered:
         conditions.append(EntityVersion.id.in_(select(VersionTag.version_id).where(VersionTag.tag == filters.tag)))
     if filters.as_of is not None:
         conditions.append(EntityVersion.created_at <= filters.as_of)
@@ -346,27 +358,73 @@ def _version_conditions(filters: VersionFilters, scope: AccessScope) -> list[Any
 async def list_versions(
     session: AsyncSession, filters: VersionFilters, scope: AccessScope, *, offset: int, limit: int
 ) -> tuple[list[VersionRow], int]:
-    conditions = _version_conditions(filters, scope)
     single_entity = filters.entity_id is not None or (
         filters.name is not None and (filters.ml_repo_id is not None or filters.ml_repo_name is not None)
     )
+    tag_ordered = _tag_ordered(filters, single_entity)
+    conditions = _version_conditions(filters, scope, tag_ordered=tag_ordered)
     # Newest first: by number within one entity (the index (entity_id, version)), else by creation time.
-    order = (
-        [EntityVersion.version.desc()] if single_entity else [EntityVersion.created_at.desc(), EntityVersion.id.desc()]
-    )
+    keys: list[Any] = [EntityVersion.version] if single_entity else [EntityVersion.created_at, EntityVersion.id]
+    order = [key.desc() for key in keys]
+    candidates = select(EntityVersion.id).where(*conditions)
+    page_keys: list[Any] = keys
+    if tag_ordered:
+        # The same order from the tag table's copies of (created_at, id): its index is walked newest first
+        # and only the page's versions are read.
+        candidates = (
+            select(EntityVersion.id)
+            .select_from(VersionTag)
+            .join(EntityVersion, EntityVersion.id == VersionTag.version_id)
+            .where(*_tag_table_conditions(filters, scope), *conditions)
+        )
+        page_keys = [VersionTag.version_created_at, VersionTag.version_id]
+    total = await _count_versions(session, filters, scope, conditions, tag_ordered=tag_ordered)
+    if offset >= total:
+        return [], total
+    # A page past the middle is read from the other end of the same index: the last page of a model with
+    # 100,000 versions skips a few entries, not 99,900. The total is exact, so the window is the same.
+    page_order = [key.desc() for key in page_keys]
+    if offset > total // 2:
+        page_order = [key.asc() for key in page_keys]
+        offset, limit = max(0, total - offset - limit), min(limit, total - offset)
     # Deferred join: the page is chosen on the version table alone, walking an index in list order (and
     # skipping an offset over index entries, not over whole rows); only its rows are then joined and read.
-    page = select(EntityVersion.id).where(*conditions).order_by(*order).offset(offset).limit(limit).subquery()
+    page = candidates.order_by(*page_order).offset(offset).limit(limit).subquery()
     result = await session.execute(_version_select(scope).join(page, page.c.id == EntityVersion.id).order_by(*order))
-    rows = [_version_row(scope, row) for row in result.all()]
-    return rows, await _count_versions(session, filters, scope, conditions)
+    return [_version_row(scope, row) for row in result.all()], total
+
+
+def _tag_table_conditions(filters: VersionFilters, scope: AccessScope) -> list[Any]:
+    assert filters.tag is not None
+    conditions: list[Any] = [VersionTag.tag == filters.tag, VersionTag.family == filters.family]
+    if filters.ml_repo_id is not None:
+        conditions.append(VersionTag.ml_repo_id == filters.ml_repo_id)
+    scoped = scope.clause(VersionTag.ml_repo_id)
+    if scoped is not None:
+        conditions.append(scoped)
+    return conditions
 
 
 async def _count_versions(
-    session: AsyncSession, filters: VersionFilters, scope: AccessScope, conditions: list[Any]
+    session: AsyncSession,
+    filters: VersionFilters,
+    scope: AccessScope,
+    conditions: list[Any],
+    *,
+    tag_ordered: bool = False,
 ) -> int:
     """The exact total. Filters that select whole entities read their kept counts (a sum over the matching
-    entities, not over their versions); filters on version attributes count the matching versions."""
+    entities, not over their versions); a tag alone (in a repo or everywhere) is an index-only count of the
+    tag table, which holds finalized versions only; other filters on version attributes count the matching
+    versions."""
+    if tag_ordered:
+        tag_conditions = _tag_table_conditions(filters, scope)
+        only_tag = filters.entity_id is None and filters.name is None and filters.ml_repo_name is None
+        only_tag = only_tag and filters.version is None and not filters.run_ids and not filters.run_steps
+        counted = select(func.count()).select_from(VersionTag).where(*tag_conditions)
+        if not only_tag:
+            counted = counted.join(EntityVersion, EntityVersion.id == VersionTag.version_id).where(*conditions)
+        return int(await session.scalar(counted) or 0)
     per_version = (
         filters.version is not None
         or filters.tag is not None
@@ -432,14 +490,44 @@ async def versions_by_ids(session: AsyncSession, version_ids: Sequence[str]) -> 
     return list(await session.scalars(select(EntityVersion).where(EntityVersion.id.in_(list(version_ids)))))
 
 
-async def set_version_tags(session: AsyncSession, entity_id: str, version_id: str, tags: Sequence[str]) -> None:
-    """Make `tags` exactly the tags of `version_id` (callers have already released them elsewhere)."""
-    await session.execute(delete(VersionTag).where(VersionTag.version_id == version_id))
+async def set_version_tags(session: AsyncSession, version: EntityVersion, tags: Sequence[str]) -> None:
+    """Make `tags` exactly the tags of `version` (callers have already released them elsewhere)."""
+    entity_id = version.entity_id
+    await session.execute(delete(VersionTag).where(VersionTag.version_id == version.id))
     await session.execute(
         delete(VersionTag).where(and_(VersionTag.entity_id == entity_id, VersionTag.tag.in_(list(tags))))
     )
-    session.add_all(VersionTag(entity_id=entity_id, tag=tag, version_id=version_id) for tag in tags)
+    session.add_all(
+        VersionTag(
+            entity_id=entity_id,
+            tag=tag,
+            version_id=version.id,
+            ml_repo_id=version.ml_repo_id,
+            family=version.family,
+            version_created_at=version.created_at,
+        )
+        for tag in tags
+    )
     await session.flush()
+
+
+async def fill_imported_version_tags(session: AsyncSession, ml_repo_id: int) -> None:
+    """Copy the versions' repo, family and creation time into an imported repo's tag rows (written without)."""
+
+    def of_version(column: Any) -> Any:
+        return select(column).where(EntityVersion.id == VersionTag.version_id).correlate(VersionTag).scalar_subquery()
+
+    tagged = select(EntityVersion.id).where(EntityVersion.ml_repo_id == ml_repo_id)
+    await session.execute(
+        update(VersionTag)
+        .where(VersionTag.version_id.in_(tagged), VersionTag.ml_repo_id.is_(None))
+        .values(
+            ml_repo_id=of_version(EntityVersion.ml_repo_id),
+            family=of_version(EntityVersion.family),
+            version_created_at=of_version(EntityVersion.created_at),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _covers(moment: datetime) -> list[Any]:

@@ -32,6 +32,22 @@ class RegisterUserRequest(Body):
     acceptInviteClientURL: str | None = None
 
 
+class InviteUserRequest(Body):
+    acceptInviteClientUrl: str = Field(
+        max_length=2048,
+        pattern=r"^https?://[^\s/?#]+[^\s]*$",
+        description="http(s) URL of the page the invitee opens; the answered `link` is this URL with `email` added",
+    )
+    email: Email
+
+
+class ChangePasswordRequest(Body):
+    # Read so that the documented body is the SDK's; this server has no passwords and refuses every one.
+    loginId: str = Field(max_length=320)
+    newPassword: str = Field(max_length=1024)
+    oldPassword: str = Field(max_length=1024)
+
+
 class UpdateUserRolesRequest(Body):
     email: Email
     roles: list[Annotated[str, Field(json_schema_extra={"enum": ["tenant-admin", "tenant-member"]})]]
@@ -151,6 +167,35 @@ class UserOut(Out):
     isEditable: bool
     createdAt: str
     updatedAt: str
+
+
+class InviteUserOut(Out):
+    link: str = Field(description="The client's accept-invite URL with the invitee's `email`; pass it on yourself")
+    data: UserOut
+
+
+class UserResourceOut(Out):
+    resourceType: str = Field(description="`ml-repo` or `workspace`")
+    resourceId: str
+    resourceName: str | None = None
+    roleId: str
+
+
+class SubjectPermissionOut(Out):
+    resourceType: str = Field(description="`ml-repo` or `workspace`")
+    resourceId: str
+    resourceName: str | None = None
+    resourceFqn: str | None = None
+    roleId: str
+    roleName: str
+    subjectId: str = Field(description="The user's id, or the id of the team the role comes through")
+    subjectType: str = Field(description="`user` or `team`")
+
+
+class UserTeamOut(Out):
+    teamName: str
+    teamId: str
+    roles: list[str] = Field(description="`member` and/or `manager`")
 
 
 class VirtualAccountOut(Out):

@@ -39,3 +39,14 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     status_code = 409
+
+
+class Unsupported(ServiceError):
+    """The route exists but this server has no such thing (passwords, an external secret store).
+
+    400, the refusal the official SDK declares for these calls: the request is understood and will never
+    succeed on this server, so neither 404/405 (they would look like a missing route), nor 422 (nothing
+    in the body is wrong), nor 5xx (no fault of the server). The message says what to do instead.
+    """
+
+    status_code = 400

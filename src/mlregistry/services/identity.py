@@ -102,7 +102,8 @@ async def create_user(
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"A user with slug '{slug}' or email '{email}' already exists") from exc
+        taken = f"slug '{slug}' or email '{email.lower()}'" if email else f"slug '{slug}'"
+        raise Conflict(f"A user with {taken} already exists") from exc
     audit.note(session, actor or SYSTEM_CALLER, "create", "user", user.id, slug=slug, is_admin=is_admin)
     return user
 
@@ -301,14 +302,28 @@ async def require_user(session: AsyncSession, slug: str) -> User:
 class BootstrapResult:
     created: bool
     token: str | None  # a generated token to show once; None when the operator supplied it
+    email_added: str | None = None  # the e-mail given to an `admin` created before admins had one
+
+
+BOOTSTRAP_ADMIN_SLUG = "admin"
 
 
 async def bootstrap_admin(session: AsyncSession, settings: Settings) -> BootstrapResult:
-    """On an empty user table, create `admin` with the operator's token or a generated one."""
+    """On an empty user table, create `admin` (with its e-mail) and the operator's token or a generated one.
+
+    An `admin` created by an earlier release without an e-mail gets the configured one, unless another
+    user has it: TrueFoundry's library refuses to create ML repos with a token that carries none.
+    """
     if await repo.count_users(session) > 0:
-        return BootstrapResult(created=False, token=None)
+        return BootstrapResult(created=False, token=None, email_added=await _backfill_admin_email(session, settings))
     try:
-        admin = await create_user(session, slug="admin", display_name="Administrator", is_admin=True)
+        admin = await create_user(
+            session,
+            slug=BOOTSTRAP_ADMIN_SLUG,
+            email=settings.bootstrap_admin_email,
+            display_name="Administrator",
+            is_admin=True,
+        )
     except Conflict:  # another replica won the race
         return BootstrapResult(created=False, token=None)
     if settings.bootstrap_token is not None:
@@ -324,6 +339,18 @@ async def bootstrap_admin(session: AsyncSession, settings: Settings) -> Bootstra
         session, settings, admin, name="bootstrap", kind=TOKEN_KIND_BOOTSTRAP, actor=SYSTEM_CALLER
     )
     return BootstrapResult(created=True, token=issued.token)
+
+
+async def _backfill_admin_email(session: AsyncSession, settings: Settings) -> str | None:
+    admin = await repo.get_user_by_slug(session, BOOTSTRAP_ADMIN_SLUG)
+    email = settings.bootstrap_admin_email.lower()
+    if admin is None or admin.email is not None or await repo.get_user_by_email(session, email) is not None:
+        return None
+    admin.email = email
+    admin.updated_at = datetime.now(UTC)
+    await session.flush()
+    audit.note(session, SYSTEM_CALLER, "update", "user", admin.id, email=email)
+    return email
 
 
 def parse_expiration(text: str | None, loc: list[str | int]) -> datetime | None:

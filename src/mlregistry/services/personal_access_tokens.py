@@ -71,6 +71,15 @@ async def list_tokens(
     return [token_to_wire(token, user, settings.tenant_name) for token in tokens], total
 
 
+async def list_tokens_of_user(
+    session: AsyncSession, caller: Caller, user: User, *, offset: int, limit: int
+) -> tuple[list[Token], int]:
+    """A user's live personal tokens: for the user themself and tenant admins (the command line is one)."""
+    not_found = f"User '{user.slug}' not found"
+    authorize_user(caller, user.id, Role.VIEWER, not_found=not_found)
+    return await repo.list_tokens(session, user.id, PERSONAL_TOKEN_KINDS, name_prefix=None, offset=offset, limit=limit)
+
+
 async def _create(
     session: AsyncSession,
     settings: Settings,

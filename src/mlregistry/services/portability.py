@@ -309,7 +309,8 @@ def _run_row(table: Table) -> Callable[[_Target, dict[str, Any]], dict[str, Any]
 
 
 def _version_tag(target: _Target, data: dict[str, Any]) -> dict[str, Any]:
-    values = _from_json(queries.VERSION_TAGS, data)
+    archived = _from_json(queries.VERSION_TAGS, data)
+    values = {name: archived[name] for name in queries.ARCHIVED_VERSION_TAG_COLUMNS if name in archived}
     values.update(entity_id=target.remap(values["entity_id"]), version_id=target.remap(values["version_id"]))
     return values
 
@@ -395,6 +396,7 @@ async def _import(
             progress.advance(records=1)
             file_records = await _insert_rows(session, target, records, progress)
             copied = await _copy_files(reader, target, progress)
+            await version_queries.fill_imported_version_tags(session, repo_id)
             await version_queries.open_intervals_of_repo(session, repo_id)  # their tags and aliases hold from here
             audit.note(
                 session,

@@ -15,7 +15,7 @@ from mlregistry.repositories import access as access_repo
 from mlregistry.repositories import teams as repo
 from mlregistry.schemas.identity import TeamManifest
 from mlregistry.schemas.manifests import manifest_to_wire
-from mlregistry.services import audit
+from mlregistry.services import audit, role_bindings
 from mlregistry.services.access import Role, authorize_team, require_tenant_admin
 from mlregistry.services.errors import Conflict, NotFound
 from mlregistry.services.presenters import iso
@@ -116,6 +116,12 @@ async def list_teams(
 async def get_team(session: AsyncSession, settings: Settings, caller: Caller, team_id: str) -> dict[str, Any]:
     team = await _authorized(session, caller, await repo.get(session, team_id), Role.VIEWER, team_id)
     return team_to_wire(team, settings.tenant_name)
+
+
+async def team_permissions(session: AsyncSession, caller: Caller, team_id: str) -> list[dict[str, Any]]:
+    """The roles the team holds on ML repos and workspaces (its members and tenant admins may read them)."""
+    team = await _authorized(session, caller, await repo.get(session, team_id), Role.VIEWER, team_id)
+    return await role_bindings.team_permissions(session, team)
 
 
 async def list_subjects(

@@ -563,7 +563,7 @@ async def apply_tags(
     flag_modified(version, "tags")  # read before the lock: write the whole set even if it looked unchanged
     version.updated_at = now
     try:
-        await queries.set_version_tags(session, version.entity_id, version_id, unique_tags)
+        await queries.set_version_tags(session, version, unique_tags)
     except (IntegrityError, StaleDataError) as exc:  # deleted while this request waited for the entity lock
         raise _version_not_found(family, version_id) from exc
     audit.note(session, caller, "apply_tags", family.manifest_type, version_id, tags=unique_tags, force=force)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +30,7 @@ from mlregistry.schemas.identity import VirtualAccountManifest
 from mlregistry.schemas.manifests import manifest_to_wire
 from mlregistry.services import audit
 from mlregistry.services.access import GRANTABLE_ROLES, require_tenant_admin
-from mlregistry.services.errors import Conflict, Invalid, NotFound
+from mlregistry.services.errors import Conflict, Invalid, NotFound, Unsupported
 from mlregistry.services.identity import parse_expiration
 from mlregistry.services.presenters import iso
 from mlregistry.settings import Settings
@@ -268,3 +268,13 @@ async def delete_account(session: AsyncSession, caller: Caller, account_id: str)
     await access_repo.remove_principal(session, sorted(virtual_account_principals(account.name)))
     await repo.delete_account(session, account.id)
     audit.note(session, caller, "delete", "virtual-account", account.id, name=account.name)
+
+
+async def sync_to_secret_store(session: AsyncSession, caller: Caller, account_id: str) -> NoReturn:
+    """Refuse, for an account the caller may manage: this server keeps tokens itself and writes them nowhere."""
+    account = await _account(session, caller, account_id)
+    raise Unsupported(
+        f"This server has no external secret store to sync virtual account '{account.name}' to. Read the "
+        f"current token with GET /api/ml/v1/virtual-accounts/{account.id}/token and store it yourself; after "
+        f"POST /api/ml/v1/virtual-accounts/{account.id}/regenerate-token, store the new one."
+    )

@@ -1,0 +1,84 @@
+"""Offset pages of version lists, whichever end of the index a page is read from: every window equals the
+same slice of the whole list, the total stays exact, and pages past the end are empty."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+from alembic import command
+
+from mlregistry.repositories.migrations import alembic_config
+from mlregistry.settings import Settings
+from tests.factories import API, apply_model_version, create_repo, unique
+from tests.live import LiveServer, LiveUser
+from tests.processes import cli_env, run_cli, serving
+
+LIMIT = 4
+TOKEN = "tfy_list_paging_token_0123456789"
+
+
+def test_every_offset_page_is_the_slice_of_the_whole_list(server: LiveServer, user: LiveUser) -> None:
+    with server.client(user) as client:
+        repo = create_repo(client)
+        name = repo["manifest"]["name"]
+        first = [apply_model_version(client, name, "deep") for _ in range(13)]
+        other = [apply_model_version(client, name, f"other-{index}") for index in range(6)]
+        client.delete(f"{API}/model-versions/{first[5]['id']}")  # a gap in the numbers
+        gold = unique("gold")
+        for version in [first[7], *other[::2]]:  # tags are unique per model: one `gold` in each of four
+            tagged = {"model_version_id": version["id"], "tags": [gold]}
+            assert client.put(f"{API}/model-versions/tags", json=tagged).status_code == 200
+        model_id = first[0]["model_id"]
+
+        def page(offset: int, limit: int, **params: Any) -> tuple[list[str], int]:
+            answer = client.get(f"{API}/model-versions", params={**params, "offset": offset, "limit": limit})
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            assert body["pagination"]["offset"] == offset and body["pagination"]["limit"] == limit
+            return [item["id"] for item in body["data"]], body["pagination"]["total"]
+
+        cases: list[dict[str, Any]] = [
+            {"model_id": model_id},
+            {"ml_repo_id": repo["id"]},
+            {"ml_repo_id": repo["id"], "tag": gold},
+            {"tag": gold},
+            {"tag": gold, "run_ids": ["no-such-run"]},
+        ]
+        for params in cases:
+            whole, total = page(0, 100, **params)
+            assert total == len(whole)
+            for offset in range(total + 2):
+                assert page(offset, LIMIT, **params) == (whole[offset : offset + LIMIT], total), (params, offset)
+            if total:
+                assert page(total - 1, 1, **params) == (whole[-1:], total)
+        assert len(page(0, 100, model_id=model_id)[0]) == 12
+        assert len(page(0, 100, ml_repo_id=repo["id"])[0]) == 18 == 12 + len(other)
+        assert page(0, 100, ml_repo_id=repo["id"], tag=gold) == page(0, 100, tag=gold)
+        assert len(page(0, 100, tag=gold)[0]) == 4 and page(0, 100, tag=gold, run_ids=["no-such-run"]) == ([], 0)
+        assert page(0, 100, tag=gold)[0] == [version["id"] for version in [*other[::2][::-1], first[7]]]
+        newest_first, _ = page(0, 100, model_id=model_id)
+        assert newest_first == [version["id"] for version in reversed(first) if version is not first[5]]
+
+
+def test_tag_rows_written_before_the_list_order_columns_are_filled_by_the_migration(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Tags set on a schema without the tag table's copies of (repo, family, created_at) are found, in list
+    order, after upgrading: the migration fills them from the versions."""
+    env = cli_env(tmp_path, database_url, MLREGISTRY_BOOTSTRAP_TOKEN=TOKEN)
+    assert run_cli(["db", "upgrade"], env).returncode == 0
+    with serving(env) as url, httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        repo = create_repo(client)
+        versions = [apply_model_version(client, repo["manifest"]["name"], f"m{index}") for index in range(5)]
+        for version in versions:
+            body = {"model_version_id": version["id"], "tags": ["prod"]}
+            assert client.put(f"{API}/model-versions/tags", json=body).status_code == 200
+    settings = Settings(database_url=database_url, data_dir=tmp_path, secret_key="x" * 40)
+    command.downgrade(alembic_config(settings), "0012")
+    command.upgrade(alembic_config(settings), "heads")
+    with serving(env) as url, httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        listed = client.get(f"{API}/model-versions", params={"ml_repo_id": repo["id"], "tag": "prod"}).json()
+    assert [item["id"] for item in listed["data"]] == [version["id"] for version in reversed(versions)]
+    assert listed["pagination"]["total"] == 5
