@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from mlregistry.settings import Settings
+from tests.browser import browser, offline_page  # noqa: F401 (the browser fixtures)
 from tests.live import LiveServer, LiveUser, free_port
 
 POSTGRES_URL = os.environ.get("MLREGISTRY_TEST_POSTGRES_URL")  # e.g. postgresql://postgres@127.0.0.1:5432/postgres

@@ -3,65 +3,8 @@ every request that does not go to the live server is aborted, and the test fails
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-
-import pytest
-
+from tests.browser import OfflinePage
 from tests.live import LiveServer, LiveUser
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = os.environ.get("MLREGISTRY_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-TIMEOUT_MS = 30_000
-
-
-@pytest.fixture
-def browser(server: LiveServer) -> Iterator[object]:
-    # Per test, after the server: playwright's sync API runs an event loop while it is open, and the
-    # session-scoped server fixtures (created on first use) need to run their own.
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"chromium is not installed at {CHROMIUM}")
-        pytest.skip(f"chromium is not installed at {CHROMIUM}")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-class OfflinePage:
-    """A page whose only network is the server under test."""
-
-    def __init__(self, browser: object, server: LiveServer) -> None:
-        self.context = browser.new_context(base_url=server.url)  # type: ignore[attr-defined]
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(TIMEOUT_MS)
-        self.outside: list[str] = []
-        self.page.route("**/*", self._route)
-
-    def _route(self, route: object) -> None:
-        url: str = route.request.url  # type: ignore[attr-defined]
-        if url.startswith(("http://127.0.0.1:", "data:", "blob:")):
-            route.continue_()  # type: ignore[attr-defined]
-        else:
-            self.outside.append(url)
-            route.abort()  # type: ignore[attr-defined]
-
-    def close(self) -> None:
-        self.context.close()
-
-
-@pytest.fixture
-def offline_page(browser: object, server: LiveServer) -> Iterator[OfflinePage]:
-    page = OfflinePage(browser, server)
-    try:
-        yield page
-    finally:
-        page.close()
 
 
 def test_swagger_ui_try_it_out_lists_models_with_a_bearer_token(

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from mlregistry import __version__, metrics
 from mlregistry.api import (
@@ -40,6 +41,8 @@ from mlregistry.services import reaper
 from mlregistry.services import webhooks as webhook_worker
 from mlregistry.settings import Settings, load_settings
 from mlregistry.storage import build_storages
+from mlregistry.ui import core as console_core
+from mlregistry.ui import routes as console
 
 API_PREFIXES = ("/api/ml/v1", "/api/svc/v1")
 REGISTRY_ROUTERS = (
@@ -126,6 +129,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.include_router(router, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])
     for router in ENTITY_ROUTERS:
         app.include_router(router)
+    # The web console: server-rendered pages over the same services, with its assets in the package.
+    app.mount(console_core.STATIC_PREFIX, StaticFiles(directory=console_core.STATIC_DIR), name="console-static")
+    app.include_router(console.router)
+    app.include_router(console.root_router)
     return app
 
 

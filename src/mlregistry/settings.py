@@ -75,6 +75,20 @@ class Settings(BaseSettings):
     oidc_auto_create: bool = Field(
         False, description="Create a user on the first valid OIDC token with an unknown e-mail."
     )
+    oidc_client_id: str | None = Field(
+        None,
+        description="Web console sign-in with the OIDC issuer (authorization code + PKCE): this server's client "
+        "id there. Its ID tokens must carry `aud` = MLREGISTRY_OIDC_AUDIENCE.",
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        None, description="Client secret for the console's code exchange, if the issuer requires one."
+    )
+    oidc_authorization_endpoint: str | None = Field(
+        None, description="The issuer's authorization endpoint (needed with MLREGISTRY_OIDC_CLIENT_ID)."
+    )
+    oidc_token_endpoint: str | None = Field(
+        None, description="The issuer's token endpoint (needed with MLREGISTRY_OIDC_CLIENT_ID)."
+    )
     apply_replay_window_seconds: float = Field(
         60.0,
         ge=0,
@@ -188,6 +202,13 @@ class Settings(BaseSettings):
                 raise ValueError("MLREGISTRY_OIDC_ISSUER needs MLREGISTRY_OIDC_AUDIENCE and MLREGISTRY_OIDC_JWKS")
             if self.oidc_issuer == self.token_issuer:
                 raise ValueError("MLREGISTRY_OIDC_ISSUER must differ from MLREGISTRY_TOKEN_ISSUER")
+        if self.oidc_client_id is not None and (
+            self.oidc_issuer is None or not self.oidc_authorization_endpoint or not self.oidc_token_endpoint
+        ):
+            raise ValueError(
+                "MLREGISTRY_OIDC_CLIENT_ID needs MLREGISTRY_OIDC_ISSUER, MLREGISTRY_OIDC_AUTHORIZATION_ENDPOINT "
+                "and MLREGISTRY_OIDC_TOKEN_ENDPOINT"
+            )
         return self
 
     @property

@@ -70,7 +70,11 @@ async def get_caller(
         raise Unauthenticated("Tokens are not accepted in the query string: send `Authorization: Bearer <token>`")
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated("Missing bearer token: send `Authorization: Bearer <token>`")
-    token = credentials.credentials.strip()
+    return await authenticate_token(request, session, settings, credentials.credentials.strip())
+
+
+async def authenticate_token(request: Request, session: AsyncSession, settings: Settings, token: str) -> Caller:
+    """The caller a token stands for: the one way every route (API or console) turns a token into a Caller."""
     oidc = get_oidc_verifier(request)
     try:
         caller = await identity.authenticate(session, settings, token, oidc)

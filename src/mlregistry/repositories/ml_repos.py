@@ -36,11 +36,20 @@ async def readable_with_rank(session: AsyncSession, scope: AccessScope) -> list[
 
 
 async def list_page(
-    session: AsyncSession, scope: AccessScope, *, name: str | None, offset: int, limit: int
+    session: AsyncSession,
+    scope: AccessScope,
+    *,
+    name: str | None,
+    offset: int,
+    limit: int,
+    name_contains: str | None = None,
 ) -> tuple[list[MlRepo], int]:
     conditions = []
     if name is not None:
         conditions.append(MlRepo.name == name)
+    if name_contains:
+        escaped = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(func.lower(MlRepo.name).like(f"%{escaped.lower()}%", escape="\\"))
     scoped = scope.clause(MlRepo.id)
     if scoped is not None:
         conditions.append(scoped)

@@ -37,6 +37,15 @@ async def readable_repo(session: AsyncSession, caller: Caller, ml_repo_id: str, 
     return authorize(caller, found, needed, not_found=_not_found(ml_repo_id))
 
 
+async def caller_role(session: AsyncSession, caller: Caller, ml_repo_id: str) -> tuple[MlRepo, Role]:
+    """A repo the caller can read, with the caller's role on it (what a page may offer it to do)."""
+    parsed = parse_repo_id(ml_repo_id)
+    found = await repo_queries.get_by_id(session, repo_scope(caller), parsed) if parsed is not None else None
+    repo = authorize(caller, found, Role.VIEWER, not_found=_not_found(ml_repo_id))
+    assert found is not None
+    return repo, role_of(caller, found)
+
+
 async def repo_by_name(session: AsyncSession, caller: Caller, name: str, needed: Role) -> MlRepo:
     found = await repo_queries.get_by_name(session, repo_scope(caller), name)
     return authorize(caller, found, needed, not_found=_not_found(name))
@@ -111,9 +120,19 @@ async def get_ml_repo(session: AsyncSession, settings: Settings, caller: Caller,
 
 
 async def list_ml_repos(
-    session: AsyncSession, settings: Settings, caller: Caller, *, name: str | None, offset: int, limit: int
+    session: AsyncSession,
+    settings: Settings,
+    caller: Caller,
+    *,
+    name: str | None,
+    offset: int,
+    limit: int,
+    name_contains: str | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    repos, total = await repo_queries.list_page(session, repo_scope(caller), name=name, offset=offset, limit=limit)
+    """`name_contains`: a case-insensitive part of the name (the console's search box)."""
+    repos, total = await repo_queries.list_page(
+        session, repo_scope(caller), name=name, offset=offset, limit=limit, name_contains=name_contains
+    )
     return [ml_repo_to_wire(repo, settings.tenant_name) for repo in repos], total
 
 

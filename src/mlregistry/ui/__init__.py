@@ -1,0 +1,1 @@
+"""The web console at /ui: server-rendered pages that call the services."""
