@@ -100,6 +100,11 @@ def test_the_readme_first_start_from_a_wheel_in_an_empty_folder(tmp_path: Path, 
         assert clients.stdout.strip().splitlines()[-1] == "churn", clients.stdout
         session = httpx.get(f"{url}{API}/session", headers={"Authorization": f"Bearer {token}"}).json()
         assert session["user"]["email"] == "admin@mlregistry.local"
+        # The wheel carries the console's templates and assets, and the docs page's.
+        sign_in = httpx.get(f"{url}/ui/login")
+        assert sign_in.status_code == 200 and "<form" in sign_in.text
+        for asset in ("/ui/static/console.css", "/static/swagger-ui/swagger-ui-bundle.js"):
+            assert httpx.get(f"{url}{asset}").status_code == 200, asset
     later_start = (folder / "later.log").read_text()
     assert "User 'admin' exists" in later_start and "admin create-token --user admin" in later_start
     assert token not in later_start
