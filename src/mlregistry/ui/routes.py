@@ -359,11 +359,16 @@ async def _runs_table(
     }
 
 
-def _metric_series(history: list[dict[str, Any]]) -> dict[str, dict[int, float]]:
-    """key -> step -> value (the latest logged at a step wins)."""
+async def _run_series(visit: ConsoleVisit, run_id: str, run: dict[str, Any]) -> dict[str, dict[int, float]]:
+    """key -> step -> value for each metric the run logged (the latest logged at a step wins), read in the
+    history's keyset pages."""
+    await runs.authorize_history_read(visit.db, visit.caller, run_id)
     series: dict[str, dict[int, float]] = {}
-    for point in history:
-        series.setdefault(point["key"], {})[int(point["step"] or 0)] = point["value"]
+    for key in sorted({metric["key"] for metric in run["data"]["metrics"]}):
+        points = series.setdefault(key, {})
+        async for history_page in runs.metric_history_pages(visit.db, run_id, key, None):
+            for point in history_page:
+                points[int(point["step"] or 0)] = point["value"]
     return series
 
 
@@ -390,9 +395,7 @@ async def compare_runs(request: Request, visit: ConsoleVisit) -> HTMLResponse:
     if len(ids) > MAX_COMPARED_RUNS:
         raise Invalid.field(["query", "ids"], f"compare at most {MAX_COMPARED_RUNS} runs")
     found = [(await runs.get_run(visit.db, visit.settings, visit.caller, run_id))["run"] for run_id in ids]
-    histories = [
-        _metric_series(await runs.metric_history(visit.db, visit.caller, run_id, None, None)) for run_id in ids
-    ]
+    histories = [await _run_series(visit, run_id, run) for run_id, run in zip(ids, found, strict=True)]
     names = [run["info"]["name"] for run in found]
     param_keys = sorted({param["key"] for run in found for param in run["data"]["params"]})
     param_rows = []
@@ -405,7 +408,7 @@ async def compare_runs(request: Request, visit: ConsoleVisit) -> HTMLResponse:
 @router.get("/runs/{run_id}")
 async def run_page(run_id: str, visit: ConsoleVisit) -> HTMLResponse:
     run = (await runs.get_run(visit.db, visit.settings, visit.caller, run_id))["run"]
-    history = _metric_series(await runs.metric_history(visit.db, visit.caller, run_id, None, None))
+    history = await _run_series(visit, run_id, run)
     models, _ = await versions.list_versions(
         visit.db, visit.settings, visit.caller, MODEL, VersionQuery(run_ids=[run_id]), offset=0, limit=PAGE_SIZE
     )
