@@ -359,7 +359,7 @@ async def _runs_table(
     }
 
 
-async def _run_series(visit: ConsoleVisit, run_id: str, run: dict[str, Any]) -> dict[str, dict[int, float]]:
+async def _run_series(visit: Visit, run_id: str, run: dict[str, Any]) -> dict[str, dict[int, float]]:
     """key -> step -> value for each metric the run logged (the latest logged at a step wins), read in the
     history's keyset pages."""
     await runs.authorize_history_read(visit.db, visit.caller, run_id)
