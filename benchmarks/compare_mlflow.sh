@@ -7,8 +7,9 @@
 #   SKIP_INSTALL=1 benchmarks/compare_mlflow.sh  # reuse the venvs of a previous run
 #   WORKLOADS=w1,w2,w4 W3=0 benchmarks/compare_mlflow.sh   # the short part only (about 15 minutes)
 #
-# Writes benchmarks/results/<UTC date>-<commit>-{mlregistry,mlflow}-{short,w3}.json and the
-# `compare` tables next to them (*.txt), the figures that go into the README's Performance section.
+# Writes benchmarks/results/<UTC date>-<commit>-{mlregistry,mlflow}-{short,w3}.json, the `compare` tables
+# next to them (*.txt), the figures that go into the README's Performance section, and the peak memory of
+# mlregistry's worker processes during each part (*-mlregistry-{short,w3}-rss.json).
 set -euo pipefail
 
 BENCH=${BENCH:-../shared/bench}
@@ -30,10 +31,14 @@ stamp="$(date -u +%Y-%m-%d)-$(git rev-parse --short HEAD)"
 prefix="$OUT_DIR/$stamp"
 
 run_pair() {  # $1 = label, remaining = registry_bench.py run arguments
-  local label=$1; shift
+  local label=$1 watcher; shift
+  # the memory of mlregistry's processes over the whole run (benchmarks/rss_watch.py)
+  "$PY" benchmarks/rss_watch.py --pid-file "$RUN_DIR/mlregistry.pid" --out "$prefix-mlregistry-$label-rss.json" &
+  watcher=$!
   "$PY" "$BENCH/registry_bench.py" run --adapter mlregistry --url http://127.0.0.1:15100 \
     --token-file "$RUN_DIR/mlregistry.token" --ctl "$BENCH/setup_mlregistry.sh" \
     --db-prefix "mlr_$label" "$@" --out "$prefix-mlregistry-$label.json"
+  kill -TERM "$watcher"; wait "$watcher" || true
   "$BENCH/setup_mlregistry.sh" stop
   "$PY" "$BENCH/registry_bench.py" run --adapter mlflow --url http://127.0.0.1:15000 \
     --ctl "$BENCH/setup_mlflow.sh" \

@@ -160,8 +160,13 @@ async def list_latency(
 
 
 @contextmanager
-def started_server(backend: str, workers: int, postgres_url: str) -> Iterator[tuple[str, str | None]]:
-    """`mlregistry serve` on a fresh database; yields its URL and, for Postgres, the database's DSN."""
+def started_server(
+    backend: str, workers: int, postgres_url: str, server_env: dict[str, str] | None = None
+) -> Iterator[tuple[str, str | None]]:
+    """`mlregistry serve` on a fresh database; yields its URL and, for Postgres, the database's DSN.
+
+    `server_env`, when given, receives the server's environment (for `mlregistry` commands on the same registry).
+    """
     data_dir = Path(tempfile.mkdtemp(prefix="mlregistry-bench-"))
     env = {key: value for key, value in os.environ.items() if not key.startswith("MLREGISTRY_")}
     env.update(MLREGISTRY_DATA_DIR=str(data_dir), MLREGISTRY_BOOTSTRAP_TOKEN=BOOTSTRAP)
@@ -171,6 +176,8 @@ def started_server(backend: str, workers: int, postgres_url: str) -> Iterator[tu
         asyncio.run(_postgres(postgres_url, f'CREATE DATABASE "{database}"'))
         base = postgres_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
         env["MLREGISTRY_DATABASE_URL"] = f"{base}/{database}"
+    if server_env is not None:
+        server_env.update(env)
     port = 18000 + os.getpid() % 1000
     process = subprocess.Popen(
         [sys.executable, "-m", "mlregistry.cli", "serve", "--port", str(port), "--workers", str(workers)],
