@@ -6,8 +6,10 @@ server must answer what the exporting one did (ids may differ only where the REA
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -212,6 +215,24 @@ def grant_admin_view(server: LiveServer) -> LiveUser:
     return server.create_user(admin=True, prefix="operator")
 
 
+def planner_has_statistics(settings: Settings, table: str) -> bool:
+    """Whether the database's planner holds statistics of `table` gathered by an ANALYZE (not by autovacuum)."""
+    url = settings.effective_database_url
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.split(":///", 1)[1]) as connection:
+            return connection.execute("SELECT count(*) FROM sqlite_stat1 WHERE tbl = ?", (table,)).fetchone()[0] > 0
+
+    async def analyzed() -> bool:
+        connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            query = "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = $1"
+            return bool(await connection.fetchval(query, table))
+        finally:
+            await connection.close()
+
+    return asyncio.run(analyzed())
+
+
 def test_round_trip_sqlite_local_to_postgres_s3_and_back(
     sqlite_server: LiveServer, postgres_server: LiveServer, second_sqlite_server: LiveServer, tmp_path: Path
 ) -> None:
@@ -229,8 +250,11 @@ def test_round_trip_sqlite_local_to_postgres_s3_and_back(
     assert header["format"] == "mlregistry-archive" and header["format_version"] == 1
     assert header["files"] == len(files)
 
+    assert not planner_has_statistics(postgres_server.settings, "entity_versions")
     imported = mlregistry(postgres_server.settings, "import", str(archive), "--quiet")
     assert imported.returncode == 0, imported.stderr
+    # The import leaves statistics of what it wrote: the planner does not plan the new rows as an empty table.
+    assert planner_has_statistics(postgres_server.settings, "entity_versions")
     actual, downloaded = snapshot(postgres_server, grant_admin_view(postgres_server), name)
     assert downloaded == files
     assert actual == expected
@@ -245,8 +269,10 @@ def test_round_trip_sqlite_local_to_postgres_s3_and_back(
     directory = tmp_path / "repo-dir"
     exported = mlregistry(postgres_server.settings, "export", "--ml-repo", name, "--out", str(directory), "--quiet")
     assert exported.returncode == 0, exported.stderr
+    assert not planner_has_statistics(second_sqlite_server.settings, "entity_versions")
     imported = mlregistry(second_sqlite_server.settings, "import", str(directory), "--quiet")
     assert imported.returncode == 0, imported.stderr
+    assert planner_has_statistics(second_sqlite_server.settings, "entity_versions")
     actual, downloaded = snapshot(second_sqlite_server, grant_admin_view(second_sqlite_server), name)
     assert downloaded == files
     assert actual == expected

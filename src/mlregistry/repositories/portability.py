@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Select, Table, insert, select
+from sqlalchemy import Select, Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlregistry.orm import AuditEvent, DataDirectory, Entity, EntityVersion, MlRepo, MlRepoCollaborator, VersionTag
+from mlregistry.orm import (
+    AuditEvent,
+    DataDirectory,
+    Entity,
+    EntityVersion,
+    LabelInterval,
+    MlRepo,
+    MlRepoCollaborator,
+    VersionTag,
+)
 from mlregistry.orm.artifacts import VersionFile
 from mlregistry.orm.runs import Run, RunLatestMetric, RunMetric, RunParam, RunTag
 from mlregistry.repositories.versions import STATE_FINALIZED
@@ -27,6 +36,7 @@ RUN_PARAMS: Table = RunParam.__table__  # type: ignore[assignment]
 RUN_TAGS: Table = RunTag.__table__  # type: ignore[assignment]
 RUN_METRICS: Table = RunMetric.__table__  # type: ignore[assignment]
 RUN_LATEST_METRICS: Table = RunLatestMetric.__table__  # type: ignore[assignment]
+LABEL_INTERVALS: Table = LabelInterval.__table__  # type: ignore[assignment]
 
 
 def _finalized_versions(ml_repo_id: int) -> Any:
@@ -110,6 +120,18 @@ async def insert_repo(session: AsyncSession, values: dict[str, Any]) -> int:
 async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
     if rows:
         await session.execute(insert(table), rows)
+
+
+async def refresh_statistics(session: AsyncSession, tables: list[Table]) -> None:
+    """Have the planner's statistics cover rows written in bulk.
+
+    Without them (autovacuum has not come round yet, or is off) PostgreSQL plans a freshly imported
+    repo of 100,000 versions as if its tables were empty, and lists of it take seconds-long paths. SQLite's
+    statistics are shared by its connections, refreshed here at the bounded sample its connections use."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text(f"ANALYZE {', '.join(sorted({table.name for table in tables}))}"))
+    else:
+        await session.execute(text("ANALYZE"))
 
 
 async def import_export_ids(session: AsyncSession, ml_repo_id: int) -> list[str]:

@@ -417,6 +417,9 @@ async def _import(
                 source_tenant=header.get("tenant"),
             )
             await session.commit()
+            filled = [table for table, _ in ROW_KINDS.values()]
+            await queries.refresh_statistics(session, [*filled, queries.ML_REPOS, queries.LABEL_INTERVALS])
+            await session.commit()
         except IntegrityError as exc:
             await _discard(target)
             raise Conflict(f"ML repo '{name}' or one of its records already exists ({exc.orig})") from exc

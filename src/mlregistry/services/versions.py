@@ -618,10 +618,18 @@ async def _authorized_entity(
 
 
 async def get_entity(
-    session: AsyncSession, settings: Settings, caller: Caller, family: Family, entity_id: str
+    session: AsyncSession,
+    settings: Settings,
+    caller: Caller,
+    family: Family,
+    entity_id: str,
+    *,
+    with_run_steps: bool = True,
 ) -> dict[str, Any]:
+    """`with_run_steps=False` leaves `run_steps` empty: reading them visits every version that names a
+    run, which a caller that does not show them (the console) need not pay for on a big entity."""
     row = await _authorized_entity(session, caller, family, entity_id, Role.VIEWER)
-    steps = await queries.run_steps_of(session, [entity_id])
+    steps = await queries.run_steps_of(session, [entity_id]) if with_run_steps else {entity_id: []}
     return entity_to_wire(row, family, settings.tenant_name, run_steps=steps[entity_id])
 
 
@@ -643,7 +651,9 @@ async def list_entities(
     *,
     offset: int,
     limit: int,
+    with_run_steps: bool = True,
 ) -> tuple[list[dict[str, Any]], int]:
+    """`with_run_steps` as for `get_entity`."""
     filters = EntityFilters(family=family.name, name=query.name, run_id=query.run_id, include_empty=query.include_empty)
     if query.ml_repo_id is not None:
         filters.ml_repo_id = parse_repo_id(query.ml_repo_id)
@@ -658,5 +668,10 @@ async def list_entities(
         filters.name, filters.ml_repo_name = parsed.name, parsed.ml_repo
     rows, total = await queries.list_entities(session, filters, repo_scope(caller), offset=offset, limit=limit)
     # Filtered by a run, each entity shows the steps of that run; else of every run that logged it.
-    steps = await queries.run_steps_of(session, [row.entity.id for row in rows], query.run_id)
+    entity_ids = [row.entity.id for row in rows]
+    steps = (
+        await queries.run_steps_of(session, entity_ids, query.run_id)
+        if with_run_steps
+        else {entity_id: [] for entity_id in entity_ids}
+    )
     return [entity_to_wire(row, family, settings.tenant_name, run_steps=steps[row.entity.id]) for row in rows], total

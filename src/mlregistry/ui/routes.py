@@ -280,6 +280,7 @@ async def repo_tab(
             EntityQuery(ml_repo_id=repo_id),
             offset=offset,
             limit=PAGE_SIZE,
+            with_run_steps=False,
         )
         context.update(entities=items, family=family, segment=tab, pages=_pages(total, number))
     elif tab == "data-directories":
@@ -542,7 +543,7 @@ async def entity_page(
 ) -> HTMLResponse:
     family = _family(segment)
     number = _page_number(page_number)
-    entity = await versions.get_entity(visit.db, visit.settings, visit.caller, family, entity_id)
+    entity = await versions.get_entity(visit.db, visit.settings, visit.caller, family, entity_id, with_run_steps=False)
     repo = await ml_repos.get_ml_repo(visit.db, visit.settings, visit.caller, entity["ml_repo_id"])
     query = VersionQuery(entity_id=entity_id, tag=tag or None, run_ids=[run] if run else None)
     items: list[dict[str, Any]] = []
@@ -584,7 +585,9 @@ async def version_page(
 ) -> HTMLResponse:
     family = _version_family(segment)
     version = await versions.get_version(visit.db, visit.settings, visit.caller, family, version_id)
-    entity = await versions.get_entity(visit.db, visit.settings, visit.caller, family, version[family.parent_id_field])
+    entity = await versions.get_entity(
+        visit.db, visit.settings, visit.caller, family, version[family.parent_id_field], with_run_steps=False
+    )
     repo_row, role = await ml_repos.caller_role(visit.db, visit.caller, version["ml_repo_id"])
     context: dict[str, Any] = {
         "version": version,
