@@ -9,29 +9,39 @@
    library's batch size): points/s. Then `GET /runs/{id}/metrics/history` of that metric: read time.
 2. One repo grows to each of `--search-sizes` runs (each with a metric, a param and a tag, one batch a
    run) and `POST /runs/search` with a metric filter and a metric order is timed: p50 and p99.
-   With `--direct-fill` (Postgres started by the script), the runs after the first size are written
-   straight into the database, rows of the same shape the routes write (a run, its latest metric and
-   history point, param, tag and the repo's kept run count), so that 100,000 runs take seconds:
+   With `--direct-fill` (a server started by the script, SQLite or Postgres), the runs after the first
+   size are written straight into the database, rows of the same shape the routes write (a run, its
+   latest metric and history point, param, tag, and the repo's kept run and tag counts recounted), so
+   that 100,000 runs take seconds:
 
     python benchmarks/runs_scale.py --start postgres --points 0 --search-sizes 1000,10000,100000 --direct-fill
+    python benchmarks/runs_scale.py --start sqlite --points 0 --search-sizes 1000,10000,100000 --direct-fill
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import re
+import hashlib
 import statistics
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-import asyncpg
 import httpx
+from sqlalchemy import insert, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from registry_load import BOOTSTRAP, _postgres, percentile, run_concurrently, started_server  # noqa: E402
+from registry_load import BOOTSTRAP, percentile, run_concurrently, started_server  # noqa: E402
+
+from mlregistry.orm import Run, RunCount, RunLatestMetric, RunMetric, RunParam, RunTag, RunTagCount  # noqa: E402
+from mlregistry.repositories import runs as run_queries  # noqa: E402
+from mlregistry.repositories.database import create_database  # noqa: E402
+from mlregistry.repositories.portability import refresh_statistics  # noqa: E402
+from mlregistry.settings import Settings  # noqa: E402
 
 API = "/api/svc/v1"
 BATCH = 1000
@@ -73,54 +83,85 @@ async def metric_points(client: httpx.AsyncClient, points: int) -> None:
     print(f"metric history of {points} points: median {statistics.median(latencies) * 1000:.0f} ms")
 
 
-# Runs number `first` to `last - 1` of the repo, as `grow` below writes them through the routes.
-DIRECT_FILL = [
-    """INSERT INTO runs (id, ml_repo_id, name, status, lifecycle_stage, start_time, description,
-                         created_by_subject, created_at)
-       SELECT md5('bench-' || $1::int || '-' || n), $1, 'run-' || n, 'RUNNING', 'active', $4::bigint + n, NULL,
-              $5::json, now()
-       FROM generate_series($2::int, $3::int - 1) AS n""",
-    """INSERT INTO run_latest_metrics (run_id, key, value, timestamp, step, ml_repo_id)
-       SELECT md5('bench-' || $1::int || '-' || n), 'rmse', (n % 1000) / 1000.0, 1, 0, $1
-       FROM generate_series($2::int, $3::int - 1) AS n""",
-    """INSERT INTO run_metrics (run_id, key, value, timestamp, step)
-       SELECT md5('bench-' || $1::int || '-' || n), 'rmse', (n % 1000) / 1000.0, 1, 0
-       FROM generate_series($2::int, $3::int - 1) AS n""",
-    """INSERT INTO run_params (run_id, key, value)
-       SELECT md5('bench-' || $1::int || '-' || n), 'model_class', 'class-' || (n % 10)
-       FROM generate_series($2::int, $3::int - 1) AS n""",
-    """INSERT INTO run_tags (run_id, key, value)
-       SELECT md5('bench-' || $1::int || '-' || n), 'team', 'team-' || (n % 5)
-       FROM generate_series($2::int, $3::int - 1) AS n""",
-    "UPDATE run_counts SET active = active + ($3::int - $2::int) WHERE ml_repo_id = $1",
-]
+FILL_BATCH = 10_000
 
 
-async def direct_fill(database_dsn: str, repo_id: str, first: int, last: int) -> None:
-    connection = await asyncpg.connect(database_dsn)
+def _filled(repo_id: int, numbers: range, now: int, subject: Any) -> dict[Any, list[dict[str, Any]]]:
+    """Rows of runs number `numbers` of the repo, shaped as `grow` below writes them through the routes."""
+    ids = {number: hashlib.md5(f"bench-{repo_id}-{number}".encode()).hexdigest() for number in numbers}
+    created = datetime.now(UTC)
+    return {
+        Run: [
+            {
+                "id": run_id,
+                "ml_repo_id": repo_id,
+                "name": f"run-{number}",
+                "status": "RUNNING",
+                "lifecycle_stage": "active",
+                "start_time": now + number,
+                "description": None,
+                "created_by_subject": subject,
+                "created_at": created,
+            }
+            for number, run_id in ids.items()
+        ],
+        RunLatestMetric: [
+            {
+                "run_id": run_id,
+                "ml_repo_id": repo_id,
+                "key": "rmse",
+                "value": (n % 1000) / 1000,
+                "timestamp": 1,
+                "step": 0,
+            }
+            for n, run_id in ids.items()
+        ],
+        RunMetric: [
+            {"run_id": run_id, "key": "rmse", "value": (n % 1000) / 1000, "timestamp": 1, "step": 0}
+            for n, run_id in ids.items()
+        ],
+        RunParam: [
+            {"run_id": run_id, "ml_repo_id": repo_id, "key": "model_class", "value": f"class-{n % 10}"}
+            for n, run_id in ids.items()
+        ],
+        RunTag: [
+            {"run_id": run_id, "ml_repo_id": repo_id, "key": "team", "value": f"team-{n % 5}"}
+            for n, run_id in ids.items()
+        ],
+    }
+
+
+async def direct_fill(settings: Settings, repo_id: str, first: int, last: int) -> None:
+    """Runs `first` to `last - 1` written straight into the database in one transaction, with the repo's kept
+    run and tag counts recounted and the planner's statistics refreshed, as an import leaves them."""
+    database = create_database(settings)
+    repo = int(repo_id)
     try:
-        subject = await connection.fetchval(
-            "SELECT created_by_subject::text FROM runs WHERE ml_repo_id = $1 LIMIT 1", int(repo_id)
-        )
-        async with connection.transaction():
-            arguments: list[object] = [int(repo_id), first, last, int(time.time() * 1000), subject]
-            for statement in DIRECT_FILL:
-                used = max(int(number) for number in re.findall(r"\$(\d)", statement))
-                await connection.execute(statement, *arguments[:used])
-        await connection.execute("VACUUM ANALYZE runs, run_latest_metrics, run_params, run_tags, run_counts")
+        async with database.session(write=True) as session:
+            subject = await session.scalar(select(Run.created_by_subject).where(Run.ml_repo_id == repo).limit(1))
+            now = int(time.time() * 1000)
+            for start in range(first, last, FILL_BATCH):
+                for table, rows in _filled(repo, range(start, min(last, start + FILL_BATCH)), now, subject).items():
+                    await session.execute(insert(table), rows)
+            await run_queries.recount_runs(session, repo)
+            await run_queries.recount_tags(session, repo)
+            await session.commit()
+            tables = [Run.__table__, RunLatestMetric.__table__, RunMetric.__table__, RunParam.__table__]
+            await refresh_statistics(session, [*tables, RunTag.__table__, RunCount.__table__, RunTagCount.__table__])
+            await session.commit()
     finally:
-        await connection.close()
+        await database.dispose()
 
 
 async def search_latency(
-    client: httpx.AsyncClient, sizes: list[int], concurrency: int, database_dsn: str | None, direct: bool
+    client: httpx.AsyncClient, sizes: list[int], concurrency: int, settings: Settings | None, direct: bool
 ) -> None:
     repo_id = await make_repo(client)
     total = 0
     for size in sizes:
-        if direct and total and database_dsn:
+        if direct and total and settings:
             started = time.perf_counter()
-            await direct_fill(database_dsn, repo_id, total, size)
+            await direct_fill(settings, repo_id, total, size)
             print(f"-- repo grown to {size} runs (written directly in {time.perf_counter() - started:.1f} s)")
             total = size
             await time_searches(client, repo_id)
@@ -139,8 +180,8 @@ async def search_latency(
         elapsed, _ = await run_concurrently(size - total, concurrency, grow)
         print(f"-- repo grown to {size} runs ({(size - total) / max(elapsed, 1e-9):.0f} runs/s)")
         total = size
-        if database_dsn:
-            await _postgres(database_dsn, "ANALYZE")
+        if settings:
+            await analyze(settings)
         await time_searches(client, repo_id)
 
 
@@ -171,7 +212,17 @@ async def time_searches(client: httpx.AsyncClient, repo_id: str) -> None:
         )
 
 
-async def main_async(args: argparse.Namespace, url: str, token: str, database_dsn: str | None = None) -> None:
+async def analyze(settings: Settings) -> None:
+    database = create_database(settings)
+    try:
+        async with database.session(write=True) as session:
+            await session.execute(text("ANALYZE"))
+            await session.commit()
+    finally:
+        await database.dispose()
+
+
+async def main_async(args: argparse.Namespace, url: str, token: str, settings: Settings | None = None) -> None:
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300, limits=limits) as client:
@@ -179,7 +230,7 @@ async def main_async(args: argparse.Namespace, url: str, token: str, database_ds
             await metric_points(client, args.points)
         if args.search_sizes:
             sizes = [int(size) for size in args.search_sizes.split(",")]
-            await search_latency(client, sizes, args.concurrency, database_dsn, args.direct_fill)
+            await search_latency(client, sizes, args.concurrency, settings, args.direct_fill)
 
 
 def main() -> None:
@@ -195,13 +246,16 @@ def main() -> None:
     parser.add_argument(
         "--direct-fill",
         action="store_true",
-        help="Postgres with --start: write the runs after the first search size straight into the database",
+        help="With --start: write the runs after the first search size straight into the database",
     )
     args = parser.parse_args()
     if args.start:
         print(f"server: mlregistry serve --workers {args.workers} on {args.start}")
-        with started_server(args.start, args.workers, args.postgres_url) as (url, database_dsn):
-            asyncio.run(main_async(args, url, BOOTSTRAP, database_dsn))
+        env: dict[str, str] = {}
+        with started_server(args.start, args.workers, args.postgres_url, env) as (url, _):
+            database_url = env.get("MLREGISTRY_DATABASE_URL")
+            settings = Settings(data_dir=Path(env["MLREGISTRY_DATA_DIR"]), database_url=database_url)
+            asyncio.run(main_async(args, url, BOOTSTRAP, settings))
     elif args.url and args.token:
         asyncio.run(main_async(args, args.url, args.token))
     else:

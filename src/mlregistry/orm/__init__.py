@@ -3,7 +3,7 @@
 from mlregistry.orm.artifacts import DataDirectory, StorageDeletion, VersionFile
 from mlregistry.orm.base import Base
 from mlregistry.orm.identity import AuditEvent, Team, TeamMember, VirtualAccount, VirtualAccountToken
-from mlregistry.orm.runs import Run, RunCount, RunLatestMetric, RunMetric, RunParam, RunTag
+from mlregistry.orm.runs import Run, RunCount, RunLatestMetric, RunMetric, RunParam, RunTag, RunTagCount
 from mlregistry.orm.tables import (
     ApplyIdempotencyKey,
     Entity,
@@ -34,6 +34,7 @@ __all__ = [
     "RunMetric",
     "RunParam",
     "RunTag",
+    "RunTagCount",
     "StorageDeletion",
     "Team",
     "TeamMember",

@@ -48,12 +48,15 @@ class Run(Base):
 
 
 class RunParam(Base):
+    """`ml_repo_id` is the run's, written with the param: a repo's param filter is one range of the
+    (ml_repo_id, key, value, run_id) index, answered from the index alone, whatever other repos hold."""
+
     __tablename__ = "run_params"
-    # Ends with run_id: a param filter is answered from the index alone.
-    __table_args__ = (Index("ix_run_params_key_value_run_id", "key", "value", "run_id"),)
+    __table_args__ = (Index("ix_run_params_repo_key_value_run_id", "ml_repo_id", "key", "value", "run_id"),)
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
+    ml_repo_id: Mapped[int] = mapped_column(Integer)
     value: Mapped[str] = mapped_column(String(PARAM_VALUE_LENGTH))
 
 
@@ -63,14 +66,30 @@ def tag_value_prefix(value: Any) -> Any:
 
 
 class RunTag(Base):
+    """`ml_repo_id` as for params: a repo's tag filter is one range of (ml_repo_id, key, value prefix, run_id)."""
+
     __tablename__ = "run_tags"
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
+    ml_repo_id: Mapped[int] = mapped_column(Integer)
     value: Mapped[str] = mapped_column(String(TAG_VALUE_LENGTH))
 
 
-Index("ix_run_tags_key_value_prefix", RunTag.key, tag_value_prefix(RunTag.value), RunTag.run_id)
+Index("ix_run_tags_repo_key_value_prefix", RunTag.ml_repo_id, RunTag.key, tag_value_prefix(RunTag.value), RunTag.run_id)
+
+
+class RunTagCount(Base):
+    """How many active runs of a repo hold each (tag key, value), for values shorter than the indexed
+    prefix, kept with each tag write, tag delete and run delete: the exact `total` of a search whose one
+    filter is a tag equality (`tags.team = 'a'`) is a read of these rows, not a count of the matches."""
+
+    __tablename__ = "run_tag_counts"
+
+    ml_repo_id: Mapped[int] = mapped_column(ForeignKey("ml_repos.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
+    value: Mapped[str] = mapped_column(String(TAG_INDEXED_PREFIX), primary_key=True)
+    runs: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class RunMetric(Base):

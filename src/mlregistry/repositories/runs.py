@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, false, func, not_, select, tuple_
+from sqlalchemy import Select, and_, delete, exists, false, func, insert, not_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from mlregistry.orm import MlRepo, Run, RunCount, RunLatestMetric, RunMetric, RunParam, RunTag
+from mlregistry.orm import MlRepo, Run, RunCount, RunLatestMetric, RunMetric, RunParam, RunTag, RunTagCount
 from mlregistry.orm.runs import TAG_INDEXED_PREFIX, tag_value_prefix
 from mlregistry.repositories.access import Access, AccessScope
 from mlregistry.repositories.versions import _insert
@@ -80,12 +80,65 @@ async def recount_runs(session: AsyncSession, ml_repo_id: int) -> None:
     )
 
 
+async def lock_run(session: AsyncSession, run_id: str) -> bool:
+    """Hold the run's row lock until commit (writers of one run's tags take turns, so the kept tag counts
+    follow every change); False when the run is gone. SQLite writers hold the database lock already."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return await session.scalar(select(Run.id).where(Run.id == run_id).with_for_update()) is not None
+
+
 async def delete_run(session: AsyncSession, run: Run) -> None:
-    for table in (RunLatestMetric, RunMetric, RunParam, RunTag):
+    """Remove the run and its rows; the caller holds the run's lock (`lock_run`)."""
+    dropped = await session.execute(delete(RunTag).where(RunTag.run_id == run.id).returning(RunTag.key, RunTag.value))
+    if run.lifecycle_stage == "active":
+        await _count_tags(session, run.ml_repo_id, [(key, value, -1) for key, value in dropped.all()])
+    for table in (RunLatestMetric, RunMetric, RunParam):
         await session.execute(delete(table).where(table.run_id == run.id))
     await session.execute(delete(Run).where(Run.id == run.id))
     if run.lifecycle_stage == "active":
         await _count_active(session, run.ml_repo_id, -1)
+
+
+def counted_tag_value(value: str) -> bool:
+    """Whether the value is one the kept (repo, key, value) counts hold: shorter than the indexed prefix."""
+    return len(value) < TAG_INDEXED_PREFIX
+
+
+async def _count_tags(session: AsyncSession, ml_repo_id: int, changes: Sequence[tuple[str, str, int]]) -> None:
+    """Add each (key, value, change) to the repo's kept tag counts, in one statement."""
+    summed: dict[tuple[str, str], int] = {}
+    for key, value, change in changes:
+        if counted_tag_value(value):
+            summed[(key, value)] = summed.get((key, value), 0) + change
+    rows = [
+        {"ml_repo_id": ml_repo_id, "key": key, "value": value, "runs": change}
+        for (key, value), change in sorted(summed.items())
+        if change
+    ]
+    if rows:
+        statement = _insert(session)(RunTagCount).values(rows)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["ml_repo_id", "key", "value"], set_={"runs": RunTagCount.runs + statement.excluded.runs}
+            )
+        )
+
+
+async def recount_tags(session: AsyncSession, ml_repo_id: int) -> None:
+    """Set the repo's kept tag counts from its rows (after tags were written in bulk, as an import does)."""
+    await session.execute(delete(RunTagCount).where(RunTagCount.ml_repo_id == ml_repo_id))
+    counted = (
+        select(RunTag.ml_repo_id, RunTag.key, RunTag.value, func.count())
+        .join(Run, Run.id == RunTag.run_id)
+        .where(
+            RunTag.ml_repo_id == ml_repo_id,
+            Run.lifecycle_stage == "active",
+            func.length(RunTag.value) < TAG_INDEXED_PREFIX,
+        )
+        .group_by(RunTag.ml_repo_id, RunTag.key, RunTag.value)
+    )
+    await session.execute(insert(RunTagCount).from_select(["ml_repo_id", "key", "value", "runs"], counted))
 
 
 async def details(session: AsyncSession, run_ids: Sequence[str]) -> dict[str, RunDetails]:
@@ -116,27 +169,45 @@ async def params_of(session: AsyncSession, run_id: str, keys: Sequence[str]) -> 
     return {row[0]: row[1] for row in rows}
 
 
-async def add_params(session: AsyncSession, run_id: str, params: dict[str, str]) -> None:
+async def add_params(session: AsyncSession, run_id: str, ml_repo_id: int, params: dict[str, str]) -> None:
     if params:
         statement = _insert(session)(RunParam).values(
-            [{"run_id": run_id, "key": key, "value": value} for key, value in params.items()]
+            [{"run_id": run_id, "ml_repo_id": ml_repo_id, "key": key, "value": value} for key, value in params.items()]
         )
         await session.execute(statement.on_conflict_do_nothing(index_elements=["run_id", "key"]))
 
 
-async def set_tags(session: AsyncSession, run_id: str, tags: dict[str, str]) -> None:
-    if tags:
-        statement = _insert(session)(RunTag).values(
-            [{"run_id": run_id, "key": key, "value": value} for key, value in tags.items()]
-        )
-        await session.execute(
-            statement.on_conflict_do_update(index_elements=["run_id", "key"], set_={"value": statement.excluded.value})
-        )
+async def set_tags(session: AsyncSession, run: Run, tags: dict[str, str]) -> None:
+    """Write the tags (a key's new value replaces its old one) and move the kept counts with them; the
+    caller holds the run's lock (`lock_run`), so that the values read here are the ones replaced."""
+    if not tags:
+        return
+    held = await session.execute(
+        select(RunTag.key, RunTag.value).where(RunTag.run_id == run.id, RunTag.key.in_(list(tags)))
+    )
+    previous = {row[0]: row[1] for row in held}
+    statement = _insert(session)(RunTag).values(
+        [{"run_id": run.id, "ml_repo_id": run.ml_repo_id, "key": key, "value": value} for key, value in tags.items()]
+    )
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=["run_id", "key"], set_={"value": statement.excluded.value})
+    )
+    if run.lifecycle_stage == "active":
+        moved = {key: value for key, value in tags.items() if previous.get(key) != value}
+        changes = [(key, value, 1) for key, value in moved.items()]
+        changes += [(key, previous[key], -1) for key in moved if key in previous]
+        await _count_tags(session, run.ml_repo_id, changes)
 
 
-async def delete_tag(session: AsyncSession, run_id: str, key: str) -> int:
-    result = await session.execute(delete(RunTag).where(RunTag.run_id == run_id, RunTag.key == key))
-    return int(getattr(result, "rowcount", 0) or 0)
+async def delete_tag(session: AsyncSession, run: Run, key: str) -> bool:
+    """Whether the run had the tag; the caller holds the run's lock (`lock_run`)."""
+    dropped = await session.execute(
+        delete(RunTag).where(RunTag.run_id == run.id, RunTag.key == key).returning(RunTag.value)
+    )
+    values = list(dropped.scalars())
+    if values and run.lifecycle_stage == "active":
+        await _count_tags(session, run.ml_repo_id, [(key, values[0], -1)])
+    return bool(values)
 
 
 async def log_metrics(session: AsyncSession, run_id: str, ml_repo_id: int, points: list[dict[str, Any]]) -> None:
@@ -279,8 +350,8 @@ def _condition(comparison: Comparison, repo_ids: Sequence[int] | None) -> Any:
         return _compare(_attribute_column(comparison.key), comparison.operator, comparison.value)
     table: Any = {"metric": RunLatestMetric, "param": RunParam, "tag": RunTag}[comparison.kind]
     conditions = [table.run_id == Run.id, table.key == comparison.key]
-    if comparison.kind == "metric" and repo_ids:
-        conditions.append(_in(table.ml_repo_id, repo_ids))  # one range of (ml_repo_id, key, value)
+    if repo_ids:
+        conditions.append(_in(table.ml_repo_id, repo_ids))  # one range of (ml_repo_id, key, value[ prefix])
     values = comparison.value if isinstance(comparison.value, tuple) else (comparison.value,)
     if comparison.kind == "tag" and comparison.operator in ("=", "IN"):
         # Through the (key, value prefix, run_id) index. Values shorter than the prefix are equal exactly
@@ -311,18 +382,37 @@ def _ordered(statement: Select[Any], orderings: Sequence[Ordering]) -> tuple[Sel
     return statement, order
 
 
+def _counted_tag_filter(query: RunSearch) -> Comparison | None:
+    """The search's one filter when it is a tag equality the kept tag counts answer (`tags.k = 'v'`, or IN)."""
+    if len(query.comparisons) != 1 or query.repo_ids is None:
+        return None
+    comparison = query.comparisons[0]
+    values = comparison.value if isinstance(comparison.value, tuple) else (comparison.value,)
+    if comparison.kind != "tag" or comparison.operator not in ("=", "IN"):
+        return None
+    return comparison if all(isinstance(v, str) and counted_tag_value(v) for v in values) else None
+
+
 async def _total(session: AsyncSession, scope: AccessScope, query: RunSearch, conditions: list[Any]) -> int:
     """How many runs match. Without a filter, the kept per-repo counts of the readable repos asked for
-    (one row a repo); with one, a count of the matching runs, which the filters' indexes select."""
-    if query.comparisons or query.name is not None or query.lifecycle_stages != ["active"]:
+    (one row a repo); with one tag equality, the kept counts of that (key, value) in those repos; with
+    other filters, a count of the matching runs, which the filters' indexes select."""
+    kept_only = query.name is None and query.lifecycle_stages == ["active"]
+    tag = _counted_tag_filter(query) if kept_only else None
+    if (query.comparisons and tag is None) or not kept_only:
         return int(await session.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0)
+    table: Any = RunTagCount if tag is not None else RunCount
     kept: list[Any] = []
     if query.repo_ids is not None:
-        kept.append(_in(RunCount.ml_repo_id, query.repo_ids) if query.repo_ids else false())
-    scoped = scope.clause(RunCount.ml_repo_id)
+        kept.append(_in(table.ml_repo_id, query.repo_ids) if query.repo_ids else false())
+    scoped = scope.clause(table.ml_repo_id)
     if scoped is not None:
         kept.append(scoped)
-    return int(await session.scalar(select(func.coalesce(func.sum(RunCount.active), 0)).where(*kept)) or 0)
+    if tag is not None:
+        values = tag.value if isinstance(tag.value, tuple) else (tag.value,)
+        kept.extend([RunTagCount.key == tag.key, _in(RunTagCount.value, sorted(set(values)))])
+    counted = RunTagCount.runs if tag is not None else RunCount.active
+    return int(await session.scalar(select(func.coalesce(func.sum(counted), 0)).where(*kept)) or 0)
 
 
 async def search(session: AsyncSession, scope: AccessScope, query: RunSearch) -> tuple[list[RunRow], int]:
@@ -365,7 +455,7 @@ async def _page(
     first, rest = query.orderings[0], query.orderings[1:]
     table: Any = aliased(_key_table(first.kind))  # an alias: filters' subqueries on the same table stay theirs
     joined = [table.run_id == Run.id, table.key == first.key]
-    if first.kind == "metric" and query.repo_ids:
+    if query.repo_ids:
         joined.append(_in(table.ml_repo_id, query.repo_ids))
     joined.extend(_compare(table.value, comparison.operator, comparison.value) for comparison in on_lead)
     having, order = _ordered(base.join(table, and_(*joined)), rest)

@@ -309,9 +309,11 @@ def _run_row(table: Table) -> Callable[[_Target, dict[str, Any]], dict[str, Any]
     return place
 
 
-def _run_latest_metric(target: _Target, data: dict[str, Any]) -> dict[str, Any]:
-    """Archives written before latest metrics carried their repo lack it: it is the target repo anyway."""
-    return {**_run_row(queries.RUN_LATEST_METRICS)(target, data), "ml_repo_id": target.repo_id}
+def _run_row_of_repo(table: Table) -> Callable[[_Target, dict[str, Any]], dict[str, Any]]:
+    """Rows that carry their run's repo (latest metrics, params, tags): the target repo. Archives written
+    before these rows carried it lack it; it is the target repo anyway."""
+    place = _run_row(table)
+    return lambda target, data: {**place(target, data), "ml_repo_id": target.repo_id}
 
 
 def _version_tag(target: _Target, data: dict[str, Any]) -> dict[str, Any]:
@@ -348,10 +350,10 @@ ROW_KINDS: dict[str, tuple[Table, Callable[[_Target, dict[str, Any]], dict[str, 
     "collaborator": (queries.COLLABORATORS, _collaborator),
     "entity": (queries.ENTITIES, _entity),
     "run": (queries.RUNS, _run),
-    "run_param": (queries.RUN_PARAMS, _run_row(queries.RUN_PARAMS)),
-    "run_tag": (queries.RUN_TAGS, _run_row(queries.RUN_TAGS)),
+    "run_param": (queries.RUN_PARAMS, _run_row_of_repo(queries.RUN_PARAMS)),
+    "run_tag": (queries.RUN_TAGS, _run_row_of_repo(queries.RUN_TAGS)),
     "run_metric": (queries.RUN_METRICS, _run_row(queries.RUN_METRICS)),
-    "run_latest_metric": (queries.RUN_LATEST_METRICS, _run_latest_metric),
+    "run_latest_metric": (queries.RUN_LATEST_METRICS, _run_row_of_repo(queries.RUN_LATEST_METRICS)),
     "version": (queries.VERSIONS, _version),
     "version_tag": (queries.VERSION_TAGS, _version_tag),
     "version_file": (queries.VERSION_FILES, _version_file),
@@ -405,6 +407,7 @@ async def _import(
             await version_queries.fill_imported_version_tags(session, repo_id)
             await version_queries.open_intervals_of_repo(session, repo_id)  # their tags and aliases hold from here
             await run_queries.recount_runs(session, repo_id)
+            await run_queries.recount_tags(session, repo_id)
             audit.note(
                 session,
                 SYSTEM_CALLER,

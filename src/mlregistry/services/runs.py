@@ -107,6 +107,14 @@ async def _authorized(session: AsyncSession, caller: Caller, run_id: str, needed
     return row
 
 
+async def _locked(session: AsyncSession, caller: Caller, run_id: str) -> RunRow:
+    """The run for an editor, with its row lock held until commit (tag writes and deletes take turns)."""
+    row = await _authorized(session, caller, run_id, Role.EDITOR)
+    if not await queries.lock_run(session, run_id):
+        raise _not_found(run_id)  # deleted while this request waited for it
+    return row
+
+
 async def create_run(
     session: AsyncSession, settings: Settings, caller: Caller, body: CreateRunRequest
 ) -> dict[str, Any]:
@@ -130,7 +138,7 @@ async def create_run(
         await queries.add(session, run)
     except IntegrityError as exc:
         raise Conflict(f"Run '{name}' was created concurrently, try again") from exc
-    await queries.set_tags(session, run.id, _last_values(body.tags or []))
+    await queries.set_tags(session, run, _last_values(body.tags or []))
     audit.note(session, caller, "create", "run", run.id, ml_repo=repo.name, name=name)
     row = await _authorized(session, caller, run.id, Role.VIEWER)
     return {"run": await _present(session, settings, row)}
@@ -179,7 +187,7 @@ async def update_run(
 
 async def delete_run(session: AsyncSession, caller: Caller, run_id: str) -> None:
     """Removes the run with its params, tags and metrics; versions that name it keep their run_id."""
-    row = await _authorized(session, caller, run_id, Role.EDITOR)
+    row = await _locked(session, caller, run_id)
     await queries.delete_run(session, row.run)
     audit.note(session, caller, "delete", "run", run_id, ml_repo=row.access.resource.name, name=row.run.name)
 
@@ -188,7 +196,7 @@ def _last_values(items: list[RunTagInput] | list[RunParamInput]) -> dict[str, st
     return {item.key: item.value for item in items}
 
 
-async def _log_params(session: AsyncSession, run_id: str, params: list[RunParamInput]) -> None:
+async def _log_params(session: AsyncSession, run: Run, params: list[RunParamInput]) -> None:
     wanted: dict[str, str] = {}
     for index, param in enumerate(params):
         if wanted.get(param.key, param.value) != param.value:
@@ -196,13 +204,14 @@ async def _log_params(session: AsyncSession, run_id: str, params: list[RunParamI
         wanted[param.key] = param.value
     if not wanted:
         return
-    logged = await queries.params_of(session, run_id, list(wanted))
+    logged = await queries.params_of(session, run.id, list(wanted))
     for key, value in wanted.items():
         if key in logged and logged[key] != value:
             raise Invalid.field(
                 ["params"], f"param '{key}' was already logged with value '{logged[key]}'; params cannot change"
             )
-    await queries.add_params(session, run_id, {key: value for key, value in wanted.items() if key not in logged})
+    news = {key: value for key, value in wanted.items() if key not in logged}
+    await queries.add_params(session, run.id, run.ml_repo_id, news)
 
 
 async def _log_metrics(session: AsyncSession, run: Run, metrics: list[MetricInput]) -> None:
@@ -225,15 +234,18 @@ async def _log_metrics(session: AsyncSession, run: Run, metrics: list[MetricInpu
 
 async def log_batch(session: AsyncSession, caller: Caller, run_id: str, body: LogBatchRequest) -> None:
     """Metrics, params and tags in one transaction: all are written, or none."""
-    row = await _authorized(session, caller, run_id, Role.EDITOR)
-    await _log_params(session, run_id, body.params or [])
-    await queries.set_tags(session, run_id, _last_values(body.tags or []))
+    if body.tags:
+        row = await _locked(session, caller, run_id)
+    else:
+        row = await _authorized(session, caller, run_id, Role.EDITOR)
+    await _log_params(session, row.run, body.params or [])
+    await queries.set_tags(session, row.run, _last_values(body.tags or []))
     await _log_metrics(session, row.run, body.metrics or [])
 
 
 async def delete_tag(session: AsyncSession, caller: Caller, run_id: str, key: str) -> None:
-    await _authorized(session, caller, run_id, Role.EDITOR)
-    if await queries.delete_tag(session, run_id, key) == 0:
+    row = await _locked(session, caller, run_id)
+    if not await queries.delete_tag(session, row.run, key):
         raise NotFound(f"Run '{run_id}' has no tag '{key}'")
 
 
@@ -334,10 +346,10 @@ async def log_metric(session: AsyncSession, caller: Caller, run_id: str, metric:
 
 
 async def log_parameter(session: AsyncSession, caller: Caller, run_id: str, param: RunParamInput) -> None:
-    await _authorized(session, caller, run_id, Role.EDITOR)
-    await _log_params(session, run_id, [param])
+    row = await _authorized(session, caller, run_id, Role.EDITOR)
+    await _log_params(session, row.run, [param])
 
 
 async def set_tag(session: AsyncSession, caller: Caller, run_id: str, tag: RunTagInput) -> None:
-    await _authorized(session, caller, run_id, Role.EDITOR)
-    await queries.set_tags(session, run_id, {tag.key: tag.value})
+    row = await _locked(session, caller, run_id)
+    await queries.set_tags(session, row.run, {tag.key: tag.value})

@@ -1,0 +1,187 @@
+"""Param and tag filters of a repo see that repo's runs only, and the `total` of a tag equality (read from
+the kept per-repo counts) stays exact after every kind of tag change: set, overwrite, delete, batch, run
+delete, concurrent writers, an import, and rows written before the counts existed (the migration)."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from alembic import command
+
+from mlregistry.auth.subject import SYSTEM_CALLER
+from mlregistry.repositories.database import create_database
+from mlregistry.repositories.migrations import alembic_config
+from mlregistry.schemas.runs import RunTagInput
+from mlregistry.services import runs
+from mlregistry.settings import Settings
+from tests.factories import create_repo
+from tests.live import LiveServer, LiveUser
+from tests.processes import cli_env, run_cli, serving
+
+API = "/api/svc/v1"
+TOKEN = "tfy_runs_repo_scope_token_0123456789"
+
+
+def _search(client: httpx.Client, repo_id: str, filter_: str, **body: Any) -> dict[str, Any]:
+    request = {"experiment_ids": [repo_id], "filter": filter_, "run_view_type": "ACTIVE_ONLY", **body}
+    response = client.post(f"{API}/runs/search", json=request)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def _run(client: httpx.Client, repo_id: str, name: str, **body: Any) -> str:
+    response = client.post(f"{API}/runs", json={"experiment_id": repo_id, "name": name, **body})
+    assert response.status_code == 200, response.text
+    return str(response.json()["run"]["info"]["run_id"])
+
+
+def _set_tag(client: httpx.Client, run_id: str, key: str, value: str) -> None:
+    response = client.put(f"{API}/runs/{run_id}/tags", json={"key": key, "value": value})
+    assert response.status_code == 200, response.text
+
+
+def _counted(client: httpx.Client, repo_id: str, filter_: str) -> tuple[int, int]:
+    """(total of a one-run page, which the server does not learn from the page; the runs that match)."""
+    paged = _search(client, repo_id, filter_, max_results=1)
+    whole = _search(client, repo_id, filter_, max_results=1000)
+    assert whole["total"] == len(whole["runs"])
+    return paged["total"], len(whole["runs"])
+
+
+def _assert_totals(client: httpx.Client, repo_id: str, *filters: str) -> None:
+    for filter_ in filters:
+        total, matching = _counted(client, repo_id, filter_)
+        assert total == matching, (filter_, total, matching)
+
+
+def test_param_and_tag_filters_see_only_the_repos_asked_for(server: LiveServer, user: LiveUser) -> None:
+    with server.client(user) as client:
+        first, second = create_repo(client)["id"], create_repo(client)["id"]
+        for repo_id, count in ((first, 2), (second, 3)):
+            for index in range(count):
+                run_id = _run(client, repo_id, f"r{index}", tags=[{"key": "team", "value": "a"}])
+                params = {"params": [{"key": "model_class", "value": "LogisticRegression"}]}
+                assert client.post(f"{API}/runs/{run_id}/batch", json=params).status_code == 200
+        for filter_ in ("params.model_class = 'LogisticRegression'", "tags.team = 'a'"):
+            assert _search(client, first, filter_)["total"] == 2
+            assert _search(client, second, filter_, max_results=1)["total"] == 3
+            both = {"experiment_ids": [first, second], "filter": filter_, "max_results": 2}
+            response = client.post(f"{API}/runs/search", json=both)
+            assert response.json()["total"] == 5 and len(response.json()["runs"]) == 2
+            ordered = _search(client, first, filter_, order_by=["params.model_class"])
+            assert {run["info"]["experiment_id"] for run in ordered["runs"]} == {first}
+        in_filter = "tags.team IN ('a', 'b')"
+        assert _search(client, second, in_filter, max_results=1)["total"] == 3
+
+
+def test_tag_totals_stay_exact_through_every_change(server: LiveServer, user: LiveUser) -> None:
+    with server.client(user) as client:
+        repo_id = create_repo(client)["id"]
+        runs = [_run(client, repo_id, f"r{index}", tags=[{"key": "team", "value": "a"}]) for index in range(6)]
+        filters = ("tags.team = 'a'", "tags.team = 'b'", "tags.team IN ('a', 'b')", "tags.stage = 'prod'")
+        _assert_totals(client, repo_id, *filters)
+        _set_tag(client, runs[0], "team", "b")  # overwrite: a -1, b +1
+        _set_tag(client, runs[1], "team", "a")  # the same value again: no change
+        _set_tag(client, runs[2], "stage", "prod")  # a new key
+        _assert_totals(client, repo_id, *filters)
+        assert _counted(client, repo_id, "tags.team = 'a'") == (5, 5)
+        batch = {
+            "tags": [{"key": "team", "value": "b"}, {"key": "team", "value": "a"}, {"key": "stage", "value": "prod"}]
+        }
+        assert client.post(f"{API}/runs/{runs[3]}/batch", json=batch).status_code == 200  # the last value wins
+        deleted = client.post(f"{API}/runs/{runs[4]}/tags/delete", json={"key": "team"})
+        assert deleted.status_code == 200, deleted.text
+        missing = client.post(f"{API}/runs/{runs[4]}/tags/delete", json={"key": "team"})
+        assert missing.status_code == 404
+        assert client.delete(f"{API}/runs/{runs[5]}").status_code == 200
+        _assert_totals(client, repo_id, *filters)
+        assert _counted(client, repo_id, "tags.team = 'a'") == (3, 3)
+        assert _counted(client, repo_id, "tags.stage = 'prod'") == (2, 2)
+        # A value longer than the counted prefix is counted from the matching runs.
+        long_value = "x" * 300
+        _set_tag(client, runs[1], "note", long_value)
+        _assert_totals(client, repo_id, f"tags.note = '{long_value}'")
+
+
+def test_concurrent_tag_writers_of_one_run_keep_the_counts_exact(server: LiveServer, user: LiveUser) -> None:
+    with server.client(user) as client:
+        repo_id = create_repo(client)["id"]
+        runs = [_run(client, repo_id, f"r{index}") for index in range(2)]
+
+    def write(index: int) -> None:
+        with server.client(user) as writer:
+            for step in range(6):
+                run_id = runs[(index + step) % len(runs)]
+                _set_tag(writer, run_id, "team", "abc"[(index + step) % 3])
+                if (index + step) % 7 == 6:
+                    writer.post(f"{API}/runs/{run_id}/tags/delete", json={"key": "team"})
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(write, range(32)))
+    with server.client(user) as client:
+        _assert_totals(client, repo_id, "tags.team = 'a'", "tags.team = 'b'", "tags.team = 'c'")
+
+
+def test_rows_written_before_the_migration_carry_their_repo_and_counts(tmp_path: Path, database_url: str) -> None:
+    env = cli_env(tmp_path, database_url, MLREGISTRY_BOOTSTRAP_TOKEN=TOKEN)
+    assert run_cli(["db", "upgrade"], env).returncode == 0
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with serving(env) as url, httpx.Client(base_url=url, headers=headers) as client:
+        repos = [create_repo(client)["id"] for _ in range(2)]
+        for repo_id in repos:
+            for index in range(3):
+                run_id = _run(client, repo_id, f"r{index}")
+                body = {"params": [{"key": "p", "value": "v"}], "tags": [{"key": "team", "value": "ab"[index % 2]}]}
+                assert client.post(f"{API}/runs/{run_id}/batch", json=body).status_code == 200
+    # Back to the schema before params and tags carried their repo (the rows stay, without it), then up again.
+    settings = Settings(database_url=database_url, data_dir=tmp_path, secret_key="x" * 40)
+    command.downgrade(alembic_config(settings), "0014")
+    command.upgrade(alembic_config(settings), "heads")
+    with serving(env) as url, httpx.Client(base_url=url, headers=headers) as client:
+        for repo_id in repos:
+            assert _counted(client, repo_id, "tags.team = 'a'") == (2, 2)
+            assert _counted(client, repo_id, "params.p = 'v'") == (3, 3)
+            found = _search(client, repo_id, "params.p = 'v'")
+            assert {run["info"]["experiment_id"] for run in found["runs"]} == {repo_id}
+
+
+def test_a_tag_writer_waits_for_the_one_holding_the_run(tmp_path: Path, database_url: str) -> None:
+    """Two transactions write the same run's tag: the second reads the value the first wrote (it waits for
+    the run's lock), so the counts follow both changes; without the lock it would read the value both replace.
+    SQLite has one writer at a time by the database's own lock (BEGIN IMMEDIATE): there is nothing to race."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL row locks")
+    env = cli_env(tmp_path, database_url, MLREGISTRY_BOOTSTRAP_TOKEN=TOKEN)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with serving(env) as url, httpx.Client(base_url=url, headers=headers) as client:
+        repo_id = create_repo(client)["id"]
+        run_id = _run(client, repo_id, "r", tags=[{"key": "team", "value": "x"}])
+        for name, value in (("other-x", "x"), ("other-a", "a")):  # full pages: totals come from the counts
+            _run(client, repo_id, name, tags=[{"key": "team", "value": value}])
+    settings = Settings(database_url=database_url, data_dir=tmp_path, secret_key="x" * 40)
+
+    async def race() -> None:
+        database = create_database(settings)
+        try:
+            async with database.session(write=True) as first, database.session(write=True) as second:
+                await runs.set_tag(first, SYSTEM_CALLER, run_id, RunTagInput(key="team", value="a"))
+                waiting = asyncio.create_task(
+                    runs.set_tag(second, SYSTEM_CALLER, run_id, RunTagInput(key="team", value="b"))
+                )
+                await asyncio.sleep(0.5)
+                assert not waiting.done()  # held by the first writer's lock
+                await first.commit()
+                await waiting
+                await second.commit()
+        finally:
+            await database.dispose()
+
+    asyncio.run(race())
+    with serving(env) as url, httpx.Client(base_url=url, headers=headers) as client:
+        _assert_totals(client, repo_id, "tags.team = 'x'", "tags.team = 'a'", "tags.team = 'b'")
+        assert [_counted(client, repo_id, f"tags.team = '{value}'") for value in "xab"] == [(1, 1)] * 3
