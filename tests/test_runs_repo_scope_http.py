@@ -5,6 +5,8 @@ delete, concurrent writers, an import, and rows written before the counts existe
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -185,3 +187,28 @@ def test_a_tag_writer_waits_for_the_one_holding_the_run(tmp_path: Path, database
     with serving(env) as url, httpx.Client(base_url=url, headers=headers) as client:
         _assert_totals(client, repo_id, "tags.team = 'x'", "tags.team = 'a'", "tags.team = 'b'")
         assert [_counted(client, repo_id, f"tags.team = '{value}'") for value in "xab"] == [(1, 1)] * 3
+
+
+def test_a_search_reads_while_a_writer_holds_the_sqlite_database(tmp_path: Path, database_url: str) -> None:
+    """`POST /runs/search` and `/metrics/list` only read: they answer while another process holds SQLite's
+    write lock, instead of queueing behind it as writers do."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's database write lock")
+    env = cli_env(tmp_path, database_url, MLREGISTRY_BOOTSTRAP_TOKEN=TOKEN)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with serving(env) as url, httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+        repo_id = create_repo(client)["id"]
+        run_id = _run(client, repo_id, "r", tags=[{"key": "team", "value": "a"}])
+        holder = sqlite3.connect(database_url.split(":///", 1)[1], isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            started = time.monotonic()
+            assert _search(client, repo_id, "tags.team = 'a'")["total"] == 1
+            listed = client.post(f"{API}/runs/{run_id}/metrics/list", json={})
+            assert listed.status_code == 200, listed.text
+            assert time.monotonic() - started < 5  # the server's busy timeout for a writer is 30 s
+            with pytest.raises(httpx.ReadTimeout):  # while a writer waits for the lock, as it should
+                client.put(f"{API}/runs/{run_id}/tags", json={"key": "team", "value": "b"}, timeout=1)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,6 +20,7 @@ from mlregistry.settings import Settings
 from mlregistry.storage import StorageRegistry
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 # Credentials are accepted in the Authorization header only: query strings end up in logs and histories.
 QUERY_CREDENTIAL_NAMES = frozenset({"access_token", "token", "api_key", "apikey", "apiKey", "jwt", "id_token"})
 
@@ -38,10 +39,21 @@ def get_database(request: Request) -> Database:
     return database
 
 
+READS_ONLY_FLAG = "_mlregistry_reads_only"
+
+
+def reads_only(endpoint: Endpoint) -> Endpoint:
+    """Mark a POST route that only reads (a search with a body): it gets a read session, so that on SQLite
+    it neither takes the database's write lock nor waits in the process's queue of writers."""
+    setattr(endpoint, READS_ONLY_FLAG, True)
+    return endpoint
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session, one transaction per request. Writers commit explicitly before answering."""
     database = get_database(request)
-    async with database.session(write=request.method not in READ_METHODS) as session:
+    reads = request.method in READ_METHODS or getattr(request.scope.get("endpoint"), READS_ONLY_FLAG, False)
+    async with database.session(write=not reads) as session:
         try:
             yield session
         except BaseException:

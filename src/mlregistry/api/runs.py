@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession, get_database
+from mlregistry.api.deps import AppSettings, CurrentCaller, DbSession, get_database, reads_only
 from mlregistry.api.docs import ERROR_RESPONSES
 from mlregistry.api.paging import empty_response
 from mlregistry.api.responses import JSONResponse
@@ -48,6 +48,7 @@ async def create_run(
 
 # Registered before `/runs/{id}` routes so that the literal path wins.
 @router.post("/runs/search", response_model=SearchRunsResponse, summary="Search runs")
+@reads_only
 async def search_runs(
     body: SearchRunsRequest, session: DbSession, settings: AppSettings, caller: CurrentCaller
 ) -> JSONResponse:
@@ -127,6 +128,7 @@ async def get_metric_history(
 
 
 @router.post("/runs/{id}/metrics/list", response_model=ListMetricHistoryResponse, summary="Several metrics' history")
+@reads_only
 async def list_metric_history(
     id: str, body: ListMetricHistoryRequest, request: Request, session: DbSession, caller: CurrentCaller
 ) -> StreamingResponse:

@@ -346,21 +346,28 @@ def _in(column: Any, values: Sequence[Any]) -> Any:
 
 
 def _condition(comparison: Comparison, repo_ids: Sequence[int] | None) -> Any:
+    """The filter as SQL. Within given repos, a metric, param or tag comparison is `runs.id IN (the run ids
+    of one range of the (ml_repo_id, key, value...) index)`: a planner may start from that set (SQLite, which
+    does not turn a correlated EXISTS into a join, would otherwise visit every run of the repo and probe
+    each). Across all repos it is an EXISTS probed per run by the (run_id, key) primary key."""
     if comparison.kind == "attribute":
         return _compare(_attribute_column(comparison.key), comparison.operator, comparison.value)
     table: Any = {"metric": RunLatestMetric, "param": RunParam, "tag": RunTag}[comparison.kind]
-    conditions = [table.run_id == Run.id, table.key == comparison.key]
+    conditions = [table.key == comparison.key]
     if repo_ids:
         conditions.append(_in(table.ml_repo_id, repo_ids))  # one range of (ml_repo_id, key, value[ prefix])
     values = comparison.value if isinstance(comparison.value, tuple) else (comparison.value,)
     if comparison.kind == "tag" and comparison.operator in ("=", "IN"):
-        # Through the (key, value prefix, run_id) index. Values shorter than the prefix are equal exactly
+        # Through the (repo, key, value prefix, run_id) index. Values shorter than the prefix are equal exactly
         # when their prefixes are, which the index alone answers; longer ones are compared whole as well.
         conditions.append(_in(tag_value_prefix(table.value), [str(value)[:TAG_INDEXED_PREFIX] for value in values]))
-        if all(len(str(value)) < TAG_INDEXED_PREFIX for value in values):
-            return exists().where(*conditions)
-    conditions.append(_compare(table.value, comparison.operator, comparison.value))
-    return exists().where(*conditions)
+        if not all(len(str(value)) < TAG_INDEXED_PREFIX for value in values):
+            conditions.append(_compare(table.value, comparison.operator, comparison.value))
+    else:
+        conditions.append(_compare(table.value, comparison.operator, comparison.value))
+    if repo_ids:
+        return Run.id.in_(select(table.run_id).where(*conditions))
+    return exists().where(table.run_id == Run.id, *conditions)
 
 
 def _key_table(kind: str) -> Any:
