@@ -20,6 +20,10 @@ WRITE_OPTION = "mlregistry_write"
 logger = logging.getLogger(__name__)
 
 
+STATS_SEEN = "mlregistry_statistics_seen"
+SQLITE_STATS_CHECK_SECONDS = 30.0
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -36,6 +40,28 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA analysis_limit=1000")
         cursor.execute("ANALYZE")
         cursor.close()
+        _record.info[STATS_SEEN] = (time.monotonic(), _statistics(dbapi_connection))
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # A connection reads the statistics once, when it loads the schema: an ANALYZE on another connection
+        # (an import, another process) is not seen until it re-reads them. Every so often a pooled connection
+        # compares the statistics tables with what it read (a read of a few dozen rows) and, when they
+        # changed, re-reads them (`ANALYZE sqlite_schema`, which samples nothing).
+        checked_at, seen = record.info.get(STATS_SEEN, (0.0, None))
+        if time.monotonic() - checked_at < SQLITE_STATS_CHECK_SECONDS:
+            return
+        now = _statistics(dbapi_connection)
+        if now != seen:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("ANALYZE sqlite_schema")
+            except Exception as error:  # the database stayed locked: the statistics wait for the next check
+                logger.warning("re-reading SQLite statistics failed: %s", error)
+                now = seen
+            finally:
+                cursor.close()
+        record.info[STATS_SEEN] = (time.monotonic(), now)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
@@ -45,6 +71,18 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             connection.exec_driver_sql("BEGIN")
+
+
+def _statistics(dbapi_connection: Any) -> str:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT group_concat(tbl || ' ' || coalesce(idx, '') || ' ' || stat, ';') FROM sqlite_stat1")
+        row = cursor.fetchone()
+    except Exception:  # no statistics table yet (a database that was never analyzed)
+        return ""
+    finally:
+        cursor.close()
+    return str(row[0] or "") if row else ""
 
 
 @dataclass
