@@ -42,16 +42,30 @@ class RunSearch:
 
 
 def _select(scope: AccessScope) -> Select[Any]:
-    return select(Run, MlRepo, scope.rank_column(MlRepo.id)).join(MlRepo, MlRepo.id == Run.ml_repo_id)
+    """Runs with the caller's rank on their repo, for a page; its repos are read after it (`_page_rows`):
+    joined here, SQLite makes the few repo rows the outer loop and can no longer read a page in the order of
+    the index it walks."""
+    return select(Run, scope.rank_column(Run.ml_repo_id))
 
 
-def _rows(scope: AccessScope, result: Any) -> list[RunRow]:
-    return [RunRow(run=row[0], access=scope.access(row[1], row[2])) for row in result.all()]
+async def _page_rows(session: AsyncSession, scope: AccessScope, result: Any) -> list[RunRow]:
+    found = result.all()
+    if not found:
+        return []
+    repo_ids = sorted({row[0].ml_repo_id for row in found})
+    repos = {repo.id: repo for repo in await session.scalars(select(MlRepo).where(MlRepo.id.in_(repo_ids)))}
+    return [RunRow(run=row[0], access=scope.access(repos[row[0].ml_repo_id], row[1])) for row in found]
 
 
 async def get_row(session: AsyncSession, scope: AccessScope, run_id: str) -> RunRow | None:
-    rows = _rows(scope, await session.execute(_select(scope).where(Run.id == run_id)))
-    return rows[0] if rows else None
+    """One run with its repo: one indexed round trip."""
+    statement = (
+        select(Run, MlRepo, scope.rank_column(MlRepo.id))
+        .join(MlRepo, MlRepo.id == Run.ml_repo_id)
+        .where(Run.id == run_id)
+    )
+    row = (await session.execute(statement)).first()
+    return RunRow(run=row[0], access=scope.access(row[1], row[2])) if row else None
 
 
 async def find_by_name(session: AsyncSession, ml_repo_id: int, name: str) -> Run | None:
@@ -458,7 +472,8 @@ async def _page(
     base = _select(scope).where(*conditions)
     if not query.orderings or query.orderings[0].kind == "attribute":
         statement, order = _ordered(base, query.orderings)
-        return _rows(scope, await session.execute(statement.order_by(*order).offset(query.offset).limit(query.limit)))
+        result = await session.execute(statement.order_by(*order).offset(query.offset).limit(query.limit))
+        return await _page_rows(session, scope, result)
     first, rest = query.orderings[0], query.orderings[1:]
     table: Any = aliased(_key_table(first.kind))  # an alias: filters' subqueries on the same table stay theirs
     joined = [table.run_id == Run.id, table.key == first.key]
@@ -467,7 +482,8 @@ async def _page(
     joined.extend(_compare(table.value, comparison.operator, comparison.value) for comparison in on_lead)
     having, order = _ordered(base.join(table, and_(*joined)), rest)
     lead = table.value.desc() if first.descending else table.value.asc()
-    page = _rows(
+    page = await _page_rows(
+        session,
         scope,
         await session.execute(having.order_by(lead, *order).offset(query.offset).limit(query.limit)),
     )
@@ -479,7 +495,8 @@ async def _page(
         counted = select(func.count()).select_from(Run).join(table, and_(*joined)).where(*conditions)
         with_key = int(await session.scalar(counted) or 0)
     lacking, order = _ordered(base.where(~exists().where(table.run_id == Run.id, table.key == first.key)), rest)
-    page += _rows(
+    page += await _page_rows(
+        session,
         scope,
         await session.execute(
             lacking.order_by(*order).offset(max(0, query.offset - with_key)).limit(query.limit - len(page))
