@@ -26,7 +26,7 @@ SQLITE_STATS_CHECK_SECONDS = 30.0
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         # Let SQLAlchemy, not the driver, issue BEGIN, so that writers can BEGIN IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -40,7 +40,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA analysis_limit=1000")
         cursor.execute("ANALYZE")
         cursor.close()
-        _record.info[STATS_SEEN] = (time.monotonic(), _statistics(dbapi_connection))
+        record.info[STATS_SEEN] = (time.monotonic(), _statistics(dbapi_connection))
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:

@@ -114,16 +114,22 @@ async def delete_run(session: AsyncSession, run: Run) -> None:
         await _count_active(session, run.ml_repo_id, -1)
 
 
-def counted_tag_value(value: str) -> bool:
-    """Whether the value is one the kept (repo, key, value) counts hold: shorter than the indexed prefix."""
-    return len(value) < TAG_INDEXED_PREFIX
+def within_tag_prefix(value: object) -> bool:
+    """Whether a tag value is shorter than the indexed prefix: equal exactly when its prefix is (the index
+    alone answers it), and held by the kept (repo, key, value) counts."""
+    return len(str(value)) < TAG_INDEXED_PREFIX
+
+
+def _values(comparison: Comparison) -> tuple[Any, ...]:
+    """The compared values: the list of an IN, else the one value."""
+    return comparison.value if isinstance(comparison.value, tuple) else (comparison.value,)
 
 
 async def _count_tags(session: AsyncSession, ml_repo_id: int, changes: Sequence[tuple[str, str, int]]) -> None:
     """Add each (key, value, change) to the repo's kept tag counts, in one statement."""
     summed: dict[tuple[str, str], int] = {}
     for key, value, change in changes:
-        if counted_tag_value(value):
+        if within_tag_prefix(value):
             summed[(key, value)] = summed.get((key, value), 0) + change
     rows = [
         {"ml_repo_id": ml_repo_id, "key": key, "value": value, "runs": change}
@@ -370,12 +376,12 @@ def _condition(comparison: Comparison, repo_ids: Sequence[int] | None) -> Any:
     conditions = [table.key == comparison.key]
     if repo_ids:
         conditions.append(_in(table.ml_repo_id, repo_ids))  # one range of (ml_repo_id, key, value[ prefix])
-    values = comparison.value if isinstance(comparison.value, tuple) else (comparison.value,)
+    values = _values(comparison)
     if comparison.kind == "tag" and comparison.operator in ("=", "IN"):
         # Through the (repo, key, value prefix, run_id) index. Values shorter than the prefix are equal exactly
         # when their prefixes are, which the index alone answers; longer ones are compared whole as well.
         conditions.append(_in(tag_value_prefix(table.value), [str(value)[:TAG_INDEXED_PREFIX] for value in values]))
-        if not all(len(str(value)) < TAG_INDEXED_PREFIX for value in values):
+        if not all(within_tag_prefix(value) for value in values):
             conditions.append(_compare(table.value, comparison.operator, comparison.value))
     else:
         conditions.append(_compare(table.value, comparison.operator, comparison.value))
@@ -408,10 +414,9 @@ def _counted_tag_filter(query: RunSearch) -> Comparison | None:
     if len(query.comparisons) != 1 or query.repo_ids is None:
         return None
     comparison = query.comparisons[0]
-    values = comparison.value if isinstance(comparison.value, tuple) else (comparison.value,)
     if comparison.kind != "tag" or comparison.operator not in ("=", "IN"):
         return None
-    return comparison if all(isinstance(v, str) and counted_tag_value(v) for v in values) else None
+    return comparison if all(isinstance(v, str) and within_tag_prefix(v) for v in _values(comparison)) else None
 
 
 async def _total(session: AsyncSession, scope: AccessScope, query: RunSearch, conditions: list[Any]) -> int:
@@ -430,8 +435,7 @@ async def _total(session: AsyncSession, scope: AccessScope, query: RunSearch, co
     if scoped is not None:
         kept.append(scoped)
     if tag is not None:
-        values = tag.value if isinstance(tag.value, tuple) else (tag.value,)
-        kept.extend([RunTagCount.key == tag.key, _in(RunTagCount.value, sorted(set(values)))])
+        kept.extend([RunTagCount.key == tag.key, _in(RunTagCount.value, sorted(set(_values(tag))))])
     counted = RunTagCount.runs if tag is not None else RunCount.active
     return int(await session.scalar(select(func.coalesce(func.sum(counted), 0)).where(*kept)) or 0)
 
