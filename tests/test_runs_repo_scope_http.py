@@ -212,3 +212,32 @@ def test_a_search_reads_while_a_writer_holds_the_sqlite_database(tmp_path: Path,
         finally:
             holder.execute("ROLLBACK")
             holder.close()
+
+
+def test_tag_filter_pages_are_the_filtered_newest_first_list_dense_or_rare(server: LiveServer, user: LiveUser) -> None:
+    """A dense tag's page walks the newest-first index and probes the tag; a rare one starts from the tag's
+    runs: at every offset both give the slice of the unfiltered order that carries the tag, and the total."""
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {user.token}"}) as client:
+        repo_id = str(create_repo(client)["id"])
+        teams = {}
+        for index in range(12):
+            team = "b" if index in (3, 7) else "a"
+            teams[_run(client, repo_id, f"r{index}", tags=[{"key": "team", "value": team}])] = team
+        gone = next(run_id for run_id, team in teams.items() if team == "a")
+        assert client.delete(f"{API}/runs/{gone}").status_code == 200
+        del teams[gone]
+        newest_first = [run["info"]["run_id"] for run in _search(client, repo_id, "", max_results=100)["runs"]]
+        assert sorted(newest_first) == sorted(teams)
+        for team in ("a", "b", "c"):
+            expected = [run_id for run_id in newest_first if teams[run_id] == team]
+            for offset in range(len(expected) + 2):
+                page = _search(client, repo_id, f"tags.team = '{team}'", max_results=3, offset=offset)
+                assert [run["info"]["run_id"] for run in page["runs"]] == expected[offset : offset + 3], (team, offset)
+                assert page["total"] == len(expected)
+            by_name = _search(client, repo_id, f"tags.team = '{team}'", max_results=3, order_by=["name DESC"])
+            names = sorted((name for name, run_id in _names(client, repo_id).items() if teams[run_id] == team))
+            assert [run["info"]["name"] for run in by_name["runs"]] == names[::-1][:3]
+
+
+def _names(client: httpx.Client, repo_id: str) -> dict[str, str]:
+    return {run["info"]["name"]: run["info"]["run_id"] for run in _search(client, repo_id, "")["runs"]}
