@@ -241,3 +241,72 @@ def test_tag_filter_pages_are_the_filtered_newest_first_list_dense_or_rare(serve
 
 def _names(client: httpx.Client, repo_id: str) -> dict[str, str]:
     return {run["info"]["name"]: run["info"]["run_id"] for run in _search(client, repo_id, "")["runs"]}
+
+
+def test_combined_filters_give_the_filtered_order_whichever_set_drives(server: LiveServer, user: LiveUser) -> None:
+    """Each filter's set is estimated and the smallest drives while the others are probed per run; a lone
+    dense filter is probed along the page's order. Whichever way a query goes, every offset's page is the
+    slice of the unfiltered order that matches, and the total is exact (after a run is deleted, too)."""
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {user.token}"}) as client:
+        repo_id = str(create_repo(client)["id"])
+        runs: dict[str, dict[str, Any]] = {}
+        for index in range(16):
+            run = {"rmse": (index * 7 % 16) / 16, "cls": "y" if index % 5 == 0 else "x", "team": "ab"[index % 3 == 0]}
+            run_id = _run(client, repo_id, f"r{index}", tags=[{"key": "team", "value": run["team"]}])
+            batch = {
+                "metrics": [{"key": "rmse", "value": run["rmse"], "timestamp": 1_700_000_000_000 + index, "step": 0}],
+                "params": [{"key": "cls", "value": run["cls"]}],
+            }
+            assert client.post(f"{API}/runs/{run_id}/batch", json=batch).status_code == 200
+            runs[run_id] = run
+        gone = next(run_id for run_id, run in runs.items() if run["cls"] == "x" and run["team"] == "a")
+        assert client.delete(f"{API}/runs/{gone}").status_code == 200
+        del runs[gone]
+        newest_first = [run["info"]["run_id"] for run in _search(client, repo_id, "", max_results=100)["runs"]]
+        by_rmse = sorted(newest_first, key=lambda run_id: runs[run_id]["rmse"])  # every rmse differs
+        cases = [
+            (
+                "tags.team = 'a' and metrics.rmse > 0.5",
+                [],
+                newest_first,
+                lambda r: r["team"] == "a" and r["rmse"] > 0.5,
+            ),
+            (
+                "metrics.rmse < 0.7 and params.cls = 'x'",
+                ["metrics.rmse DESC"],
+                by_rmse[::-1],
+                lambda r: r["rmse"] < 0.7 and r["cls"] == "x",
+            ),
+            (
+                "metrics.rmse < 0.2 and params.cls = 'x'",
+                ["metrics.rmse DESC"],
+                by_rmse[::-1],
+                lambda r: r["rmse"] < 0.2 and r["cls"] == "x",
+            ),
+            ("params.cls = 'x'", [], newest_first, lambda r: r["cls"] == "x"),
+            ("params.cls = 'x'", ["metrics.rmse ASC"], by_rmse, lambda r: r["cls"] == "x"),
+            ("params.cls = 'y'", [], newest_first, lambda r: r["cls"] == "y"),
+            (
+                "metrics.rmse >= 0.25 and params.cls = 'x' and tags.team = 'a'",
+                [],
+                newest_first,
+                lambda r: r["rmse"] >= 0.25 and r["cls"] == "x" and r["team"] == "a",
+            ),
+            (
+                "params.cls != 'y' and tags.team = 'b'",
+                ["metrics.rmse ASC"],
+                by_rmse,
+                lambda r: r["cls"] != "y" and r["team"] == "b",
+            ),
+            ("params.cls = 'x' and status = 'RUNNING'", [], newest_first, lambda r: r["cls"] == "x"),
+        ]
+        for filter_, order_by, order, matches in cases:
+            expected = [run_id for run_id in order if matches(runs[run_id])]
+            assert 0 < len(expected) < len(runs), filter_
+            for offset in range(len(expected) + 2):
+                page = _search(client, repo_id, filter_, max_results=3, offset=offset, order_by=order_by)
+                assert [run["info"]["run_id"] for run in page["runs"]] == expected[offset : offset + 3], (
+                    filter_,
+                    offset,
+                )
+                assert page["total"] == len(expected), (filter_, offset)

@@ -365,15 +365,9 @@ def _in(column: Any, values: Sequence[Any]) -> Any:
     return column == values[0] if len(values) == 1 else column.in_(list(values))
 
 
-def _condition(comparison: Comparison, repo_ids: Sequence[int] | None, probed: bool = False) -> Any:
-    """The filter as SQL. Within given repos, a metric, param or tag comparison is `runs.id IN (the run ids
-    of one range of the (ml_repo_id, key, value...) index)`: a planner may start from that set (SQLite, which
-    does not turn a correlated EXISTS into a join, would otherwise visit every run of the repo and probe
-    each). Across all repos, or when `probed` (the page walks an ordered index and most of what it walks
-    matches), it is an EXISTS probed per run by the (run_id, key) primary key."""
-    if comparison.kind == "attribute":
-        return _compare(_attribute_column(comparison.key), comparison.operator, comparison.value)
-    table: Any = {"metric": RunLatestMetric, "param": RunParam, "tag": RunTag}[comparison.kind]
+def _key_conditions(table: Any, comparison: Comparison, repo_ids: Sequence[int] | None) -> list[Any]:
+    """A metric, param or tag comparison as conditions on the rows of its key table: within given repos, one
+    range of the (ml_repo_id, key, value...) index."""
     conditions = [table.key == comparison.key]
     if repo_ids:
         conditions.append(_in(table.ml_repo_id, repo_ids))  # one range of (ml_repo_id, key, value[ prefix])
@@ -386,9 +380,71 @@ def _condition(comparison: Comparison, repo_ids: Sequence[int] | None, probed: b
             conditions.append(_compare(table.value, comparison.operator, comparison.value))
     else:
         conditions.append(_compare(table.value, comparison.operator, comparison.value))
+    return conditions
+
+
+def _condition(comparison: Comparison, repo_ids: Sequence[int] | None, probed: bool = False) -> Any:
+    """The filter as SQL. Within given repos, a metric, param or tag comparison is `runs.id IN (the run ids
+    of one range of the (ml_repo_id, key, value...) index)`: a planner may start from that set (SQLite, which
+    does not turn a correlated EXISTS into a join, would otherwise visit every run of the repo and probe
+    each). Across all repos, or when `probed` (another set drives, or the page walks an ordered index and
+    most of what it walks matches), it is an EXISTS probed per run by the (run_id, key) primary key."""
+    if comparison.kind == "attribute":
+        return _compare(_attribute_column(comparison.key), comparison.operator, comparison.value)
+    table: Any = _key_table(comparison.kind)
+    conditions = _key_conditions(table, comparison, repo_ids)
     if repo_ids and not probed:
         return Run.id.in_(select(table.run_id).where(*conditions))
     return exists().where(table.run_id == Run.id, *conditions)
+
+
+# Comparisons whose rows are one range of their key's value index, which an estimate reads up to its cap.
+_RANGED = ("=", "IN", "<", "<=", ">", ">=")
+_ESTIMATE_CAP = 10_000  # beyond it a set is dense whatever the page: walking is as cheap as reading the set
+
+
+async def _estimate(session: AsyncSession, group: Sequence[Comparison], repo_ids: Sequence[int], cap: int) -> int:
+    """How many rows of its key's index the comparisons on one key select, counted up to `cap` by the index
+    alone; a comparison that is no range of the index (`!=`, LIKE) counts as `cap`."""
+    if any(comparison.operator not in _RANGED for comparison in group):
+        return cap
+    table: Any = _key_table(group[0].kind)
+    conditions = [condition for comparison in group for condition in _key_conditions(table, comparison, repo_ids)]
+    capped = select(table.run_id).where(*conditions).limit(cap).subquery()
+    return int(await session.scalar(select(func.count()).select_from(capped)) or 0)
+
+
+@dataclass
+class _Plan:
+    """Which key comparisons a page and a count probe per run (EXISTS) rather than start from (IN)."""
+
+    page: list[Comparison]
+    count: list[Comparison]
+
+
+async def _plan(session: AsyncSession, query: RunSearch, on_lead: list[Comparison], others: list[Comparison]) -> _Plan:
+    """Start from the smallest set. Each metric, param or tag comparison selects one range of an index, and
+    the comparisons on the page's first ordering (`on_lead`) bound the walk of that ordering's index; each is
+    estimated by reading its range up to a cap, the smallest drives (IN, or the bounded walk) and the others
+    are probed per run by primary key. SQLite would otherwise start from whichever IN set it meets, the
+    20,000 runs of a tag rather than the 100 of a metric range. The cap is where walking the page's order
+    and probing costs what starting from the set and sorting it does: the walk reads about (offset + limit) *
+    runs / matches rows, the set reads its matches, so a lone filter that reaches sqrt((offset + limit) *
+    runs) is probed along the walk. The count starts from the smallest set too."""
+    keyed = [comparison for comparison in others if comparison.kind != "attribute"]
+    lone = not on_lead and len(keyed) == 1
+    if not query.repo_ids or not keyed or (lone and len(query.comparisons) > 1):
+        return _Plan(page=[], count=[])  # one set at most, or a lone one beside attribute filters: it drives
+    runs = await _active_runs(session, query.repo_ids)
+    cap = min(_ESTIMATE_CAP, int(((query.offset + query.limit) * runs) ** 0.5) + 1)
+    groups: list[list[Comparison]] = ([on_lead] if on_lead else []) + [[comparison] for comparison in keyed]
+    sizes = [await _estimate(session, group, query.repo_ids, cap) for group in groups]
+    smallest = min(range(len(groups)), key=sizes.__getitem__)  # the lead's walk first among equals: no sort
+    if len(groups) == 1:  # a lone filter: walk the page's order when it is dense, start from it when not
+        return _Plan(page=keyed if sizes[0] >= cap else [], count=[])
+    driving = groups[smallest]
+    probed = [comparison for comparison in keyed if comparison not in driving]
+    return _Plan(page=probed, count=probed)
 
 
 def _key_table(kind: str) -> Any:
@@ -471,25 +527,26 @@ async def search(session: AsyncSession, scope: AccessScope, query: RunSearch) ->
     lead = query.orderings[0] if query.orderings and query.orderings[0].kind != "attribute" else None
     on_lead = [c for c in query.comparisons if lead is not None and (c.kind, c.key) == (lead.kind, lead.key)]
     others = [c for c in query.comparisons if c not in on_lead]
-    conditions = common + [_condition(comparison, query.repo_ids) for comparison in query.comparisons]
     tag = _counted_tag_filter(query) if _kept_only(query) else None
     if tag is not None and not on_lead:
         # One tag equality: its exact total is a kept row, read first. When the tag is dense enough that a walk
         # of the page's ordered index meets a page of matches sooner than the tag's index range ends, the
         # page walks that index and probes the tag per run (SQLite otherwise starts from all the tag's runs
         # and sorts them: 20,000 runs of a 100,000-run repo, 71 ms against 3 ms); a rarer tag drives.
-        total = await _total(session, scope, query, conditions)
+        total = await _total(session, scope, query, [])
         if total == 0 or query.offset >= total:
             return [], total
         walked = (query.offset + query.limit) * await _active_runs(session, query.repo_ids or []) / total
         probed = [_condition(tag, query.repo_ids, probed=walked <= total)]
         return await _page(session, scope, query, common + probed, []), total
-    page_conditions = common + [_condition(comparison, query.repo_ids) for comparison in others]
+    plan = await _plan(session, query, on_lead, others)
+    page_conditions = common + [_condition(c, query.repo_ids, probed=c in plan.page) for c in others]
     page = await _page(session, scope, query, page_conditions, on_lead)
     if query.offset == 0 and len(page) < query.limit:
         return page, len(page)
     if page and len(page) < query.limit:
         return page, query.offset + len(page)
+    conditions = common + [_condition(c, query.repo_ids, probed=c in plan.count) for c in query.comparisons]
     return page, await _total(session, scope, query, conditions)
 
 
