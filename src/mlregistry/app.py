@@ -34,6 +34,8 @@ from mlregistry.api.edge import refuse_unstorable_input
 from mlregistry.api.errors import install_error_handlers
 from mlregistry.api.middleware import RequestMiddleware
 from mlregistry.api.openapi import install_openapi, operation_id
+from mlregistry.auth.cache import CallerCache
+from mlregistry.auth.cache import listen_forever as caller_cache_listener
 from mlregistry.auth.oidc import OidcVerifier
 from mlregistry.logs import configure_logging
 from mlregistry.repositories.database import create_database
@@ -74,6 +76,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     database = create_database(settings)
     storages = build_storages(settings)
+    # On PostgreSQL the cache is used once this process listens for identity changes (lifespan).
+    caller_cache = CallerCache(
+        settings.token_cache_seconds,
+        stamp=database.identity_stamp,
+        listening=database.engine.dialect.name != "postgresql",
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,10 +96,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.webhook_poll_interval_seconds > 0
             else None
         )
+        listener_task = None
+        if caller_cache.enabled and database.engine.dialect.name == "postgresql":
+            listener_task = asyncio.create_task(caller_cache_listener(caller_cache, database.listen_dsn()))
         try:
             yield
         finally:
-            for task in (reaper_task, webhook_task):
+            for task in (reaper_task, webhook_task, listener_task):
                 if task is not None:
                     task.cancel()
                     with suppress(asyncio.CancelledError):
@@ -116,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.storages = storages
     app.state.oidc = create_oidc_verifier(settings)
+    app.state.caller_cache = caller_cache
     app.state.metrics_registry = metrics.database_registry(database.engine)
     install_error_handlers(app)
     app.add_middleware(RequestMiddleware, settings=settings, metrics=metrics.RequestMetrics())

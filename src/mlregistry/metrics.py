@@ -58,6 +58,13 @@ LOCAL_STORE_BYTES = Counter(
     registry=REGISTRY,
 )
 
+TOKEN_CACHE_LOOKUPS = Counter(
+    "mlregistry_token_cache_lookups",
+    "Bearer tokens looked up in this process's cache of resolved callers, by result: hit, miss, or bypass "
+    "(the process is not listening for identity changes, so it resolves every token from the database).",
+    ("result",),
+    registry=REGISTRY,
+)
 DATABASE_UNAVAILABLE = Counter(
     "mlregistry_database_unavailable_responses",
     "Requests answered 503 because the database could not serve them, by reason: connection (lost or "

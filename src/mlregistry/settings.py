@@ -89,6 +89,16 @@ class Settings(BaseSettings):
     oidc_token_endpoint: str | None = Field(
         None, description="The issuer's token endpoint (needed with MLREGISTRY_OIDC_CLIENT_ID)."
     )
+    token_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="How long a server process may answer a bearer token from its cache of resolved callers "
+        "(0 turns the cache off). A revocation, deactivation or any change to users, teams, tokens or virtual "
+        "accounts clears every process's cache when it commits (PostgreSQL NOTIFY; on SQLite a stamp file beside "
+        "the database); a process that cannot listen for those changes does not use its cache. This bound holds "
+        "in any case.",
+    )
     apply_replay_window_seconds: float = Field(
         60.0,
         ge=0,

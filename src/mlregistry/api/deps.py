@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlregistry.auth.cache import CallerCache
 from mlregistry.auth.oidc import OidcVerifier
 from mlregistry.auth.subject import Caller
 from mlregistry.repositories.database import Database
@@ -88,8 +89,9 @@ async def get_caller(
 async def authenticate_token(request: Request, session: AsyncSession, settings: Settings, token: str) -> Caller:
     """The caller a token stands for: the one way every route (API or console) turns a token into a Caller."""
     oidc = get_oidc_verifier(request)
+    cache: CallerCache | None = getattr(request.app.state, "caller_cache", None)
     try:
-        caller = await identity.authenticate(session, settings, token, oidc)
+        caller = await identity.authenticate(session, settings, token, oidc, cache)
     except identity.UnknownExternalUser as unknown:
         if oidc is None or not settings.oidc_auto_create:
             raise
@@ -99,7 +101,7 @@ async def authenticate_token(request: Request, session: AsyncSession, settings: 
         async with get_database(request).session(write=True) as provisioning:
             await identity.provision_external_user(provisioning, oidc.issuer, unknown.claims)
             await provisioning.commit()
-        caller = await identity.authenticate(session, settings, token, oidc)
+        caller = await identity.authenticate(session, settings, token, oidc, cache)
     request.state.subject_id = caller.subject_id  # for the access log
     return caller
 

@@ -8,12 +8,15 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
+from mlregistry.auth import cache
 from mlregistry.settings import Settings
 
 WRITE_OPTION = "mlregistry_write"
@@ -93,6 +96,8 @@ class Database:
     # SQLite has one writer at a time: queue this process's writers here instead of letting each
     # connection poll the database lock (SQLite's busy handler sleeps with growing back-off).
     serialize_writes: bool = False
+    # SQLite: the file replaced when identity rows change (auth.cache); None on PostgreSQL or in memory.
+    identity_stamp: Path | None = None
     _write_lock: asyncio.Lock | None = field(default=None, init=False)
     _write_lock_owner: asyncio.Task[object] | None = field(default=None, init=False)
 
@@ -122,6 +127,10 @@ class Database:
                 yield
             finally:
                 self._write_lock_owner = None
+
+    def listen_dsn(self) -> str:
+        """The PostgreSQL database as a libpq URL, for a connection of asyncpg's own (LISTEN)."""
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -206,9 +215,14 @@ def create_database(settings: Settings) -> Database:
     elif settings.db_pool_ping_idle_seconds > 0:
         _ping_idle_connections(engine, settings.db_pool_ping_idle_seconds)
     write_engine = engine.execution_options(**{WRITE_OPTION: True})
+    # Its own session class, so that identity tracking is this database's only.
+    session_class: type[Session] = type("RegistrySession", (Session,), {})
+    stamp = cache.stamp_path(engine.url.database) if url.startswith("sqlite") else None
+    cache.track_identity_writes(engine.sync_engine, session_class, stamp=stamp)
     return Database(
         engine=engine,
-        readers=async_sessionmaker(engine, expire_on_commit=False),
-        writers=async_sessionmaker(write_engine, expire_on_commit=False),
+        readers=async_sessionmaker(engine, expire_on_commit=False, sync_session_class=session_class),
+        writers=async_sessionmaker(write_engine, expire_on_commit=False, sync_session_class=session_class),
         serialize_writes=url.startswith("sqlite"),
+        identity_stamp=stamp,
     )

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlregistry.auth.cache import CallerCache
 from mlregistry.auth.oidc import OidcVerifier
 from mlregistry.auth.subject import (
     SUBJECT_SERVICE_ACCOUNT,
@@ -208,14 +209,17 @@ def virtual_account_caller(account: VirtualAccount, token_id: str | None) -> Cal
     )
 
 
-async def _virtual_account_token_caller(session: AsyncSession, claims: dict[str, Any]) -> Caller:
+async def _virtual_account_token_caller(
+    session: AsyncSession, claims: dict[str, Any]
+) -> tuple[Caller, datetime | None]:
     found = await va_repo.token_with_account(session, str(claims["jti"]))
     if found is None or found[1].id != claims.get("sub"):
         raise Unauthenticated("Unknown or revoked token")
     record, account = found
     _check_validity(record.revoked_at, record.expires_at, "Token")
     _check_validity(None, account.expires_at, "Virtual account")
-    return virtual_account_caller(account, record.jti)
+    expires = [t for t in (record.expires_at, account.expires_at) if t is not None]
+    return virtual_account_caller(account, record.jti), min(expires, default=None)
 
 
 async def _external_caller(session: AsyncSession, verifier: OidcVerifier, claims: dict[str, Any]) -> Caller:
@@ -245,25 +249,52 @@ def external_identity_slug(issuer: str, claims: dict[str, Any]) -> str:
 
 
 async def authenticate(
-    session: AsyncSession, settings: Settings, token: str, oidc: OidcVerifier | None = None
+    session: AsyncSession,
+    settings: Settings,
+    token: str,
+    oidc: OidcVerifier | None = None,
+    cache: CallerCache | None = None,
 ) -> Caller:
-    """Resolve a bearer token to its caller, or raise Unauthenticated."""
+    """Resolve a bearer token to its caller, or raise Unauthenticated. With a cache, a token resolved moments
+    ago is answered from it (auth.cache says when it is cleared)."""
     if len(token) > MAX_TOKEN_LENGTH:
         raise Unauthenticated("Token too large")
+    if cache is None or not cache.enabled:
+        return (await _resolve(session, settings, token, oidc))[0]
+    key = hash_secret(token)
+    cached = cache.lookup(key)
+    if cached is not None:
+        return cached
+    generation = cache.generation
+    caller, expires, cacheable = await _resolve(session, settings, token, oidc)
+    if cacheable:
+        cache.store(key, caller, expires, generation)
+    return caller
+
+
+async def _resolve(
+    session: AsyncSession, settings: Settings, token: str, oidc: OidcVerifier | None
+) -> tuple[Caller, datetime | None, bool]:
+    """The caller, when its token (or account) expires, and whether it may be cached (an external
+    identity's token is verified against its issuer each time)."""
     if "." not in token:
         if len(token) > MAX_OPAQUE_TOKEN_LENGTH or not token.isprintable():
             raise Unauthenticated("Malformed token")
-        return _personal_caller(await repo.token_owner_by_secret_hash(session, hash_secret(token)))
+        found = await repo.token_owner_by_secret_hash(session, hash_secret(token))
+        return _personal_caller(found), found[0].expires_at if found else None, True
     inspect_header(token)
     if oidc is not None and unverified_issuer(token) == oidc.issuer:
-        return await _external_caller(session, oidc, await oidc.verify(token))
+        return await _external_caller(session, oidc, await oidc.verify(token)), None, False
     claims = decode_token(token, settings.signing_key, settings.token_issuer)
+    expires = datetime.fromtimestamp(float(claims["exp"]), UTC)
     if claims.get("subjectType") == SUBJECT_SERVICE_ACCOUNT:
-        return await _virtual_account_token_caller(session, claims)
+        caller, account_expires = await _virtual_account_token_caller(session, claims)
+        return caller, min(expires, account_expires) if account_expires else expires, True
     found = await repo.token_owner_by_jti(session, str(claims["jti"]))
     if found is not None and found[1].id != claims.get("sub"):
         found = None
-    return _personal_caller(found)
+    record_expires = found[0].expires_at if found else None
+    return _personal_caller(found), min(expires, record_expires) if record_expires else expires, True
 
 
 async def provision_external_user(session: AsyncSession, issuer: str, claims: dict[str, Any]) -> User:

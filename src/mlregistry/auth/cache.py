@@ -1,0 +1,228 @@
+"""A per-process cache of the callers that bearer tokens stand for, cleared in every process at once when
+anything a caller is made of changes.
+
+A request's token is otherwise resolved by one database round trip (token, user and teams, or a virtual
+account and its token) before the request's own work: for a read by id, half of its round trips. The
+cache keeps the resolved `Caller` by the token's SHA-256 for at most `MLREGISTRY_TOKEN_CACHE_SECONDS`, and
+never past the token's or the account's expiry.
+
+Invalidation: every statement that writes one of the identity tables (users, tokens, teams, team members,
+virtual accounts and their tokens) marks its transaction; when such a transaction commits, this process's
+caches are cleared and the other processes are told:
+- on PostgreSQL by `pg_notify('mlregistry_identity', '')` in that same transaction (delivered on commit
+  only); each server process listens on its own connection and, while that connection is down, does not
+  use its cache at all (it resolves every token from the database until it listens again, and clears the
+  cache then, since it may have missed a signal);
+- on SQLite (one machine) by replacing a stamp file beside the database after the commit; each lookup
+  compares the file's identity (one `stat`), so the next request of any process sees the change.
+A lookup that raced a change cannot store what it read before it: entries are stored only when no clear
+happened since the lookup began. The time bound holds in any case (a crash between a SQLite commit and its
+stamp, a listener that died silently).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import time
+import uuid
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from mlregistry.auth.subject import Caller
+from mlregistry.metrics import TOKEN_CACHE_LOOKUPS
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "mlregistry_identity"
+IDENTITY_TABLES = ("users", "tokens", "teams", "team_members", "virtual_accounts", "virtual_account_tokens")
+_IDENTITY_WRITE = re.compile(
+    r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(?:" + "|".join(IDENTITY_TABLES) + r")\"?[\s(]",
+    re.IGNORECASE,
+)
+_WRITTEN = "mlregistry_identity_written"
+CAPACITY = 10_000
+# How often a listening connection is checked when no notification came (a silently dropped connection).
+LISTENER_CHECK_SECONDS = 5.0
+
+_caches: weakref.WeakSet[CallerCache] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class _Entry:
+    caller: Caller
+    deadline: float  # time.monotonic()
+
+
+class CallerCache:
+    """Callers by token hash, LRU-bounded. `usable` is False while the process could miss a change (its
+    PostgreSQL listener is down), and lookups then bypass the cache."""
+
+    def __init__(self, seconds: float, *, stamp: Path | None = None, listening: bool = True) -> None:
+        self.seconds = seconds
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._stamp = stamp
+        self._stamp_seen: tuple[int, int] | None = _stamp_identity(stamp) if stamp else None
+        self.generation = 0
+        self.listening = listening
+        _caches.add(self)
+
+    @property
+    def enabled(self) -> bool:
+        return self.seconds > 0
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.generation += 1
+
+    def lookup(self, key: str) -> Caller | None:
+        if not self.listening:
+            TOKEN_CACHE_LOOKUPS.labels("bypass").inc()
+            return None
+        if self._stamp is not None:
+            seen = _stamp_identity(self._stamp)
+            if seen != self._stamp_seen:
+                self._stamp_seen = seen
+                self.clear()
+        entry = self._entries.get(key)
+        if entry is None or entry.deadline <= time.monotonic():
+            if entry is not None:
+                del self._entries[key]
+            TOKEN_CACHE_LOOKUPS.labels("miss").inc()
+            return None
+        self._entries.move_to_end(key)
+        TOKEN_CACHE_LOOKUPS.labels("hit").inc()
+        return entry.caller
+
+    def store(self, key: str, caller: Caller, expires: datetime | None, generation: int) -> None:
+        """Keep `caller` unless the cache was cleared since `generation` was read (what was resolved may
+        predate the change) or the process is not listening."""
+        if generation != self.generation or not self.listening:
+            return
+        deadline = time.monotonic() + self.seconds
+        if expires is not None:
+            deadline = min(deadline, time.monotonic() + (expires - datetime.now(UTC)).total_seconds())
+        self._entries[key] = _Entry(caller=caller, deadline=deadline)
+        self._entries.move_to_end(key)
+        while len(self._entries) > CAPACITY:
+            self._entries.popitem(last=False)
+
+
+def _stamp_identity(stamp: Path) -> tuple[int, int] | None:
+    try:
+        found = stamp.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_ino, found.st_mtime_ns
+
+
+def stamp_path(database_path: str | None) -> Path | None:
+    """The SQLite database's identity stamp (None for an in-memory database: one process only)."""
+    if not database_path or database_path == ":memory:" or database_path.startswith("file::memory:"):
+        return None
+    return Path(f"{database_path}-identity-stamp")
+
+
+def _identity_changed(stamp: Path | None) -> None:
+    for cache in list(_caches):
+        cache.clear()
+    if stamp is not None:
+        written = stamp.with_name(f"{stamp.name}.{uuid.uuid4().hex}")
+        try:
+            written.write_text(uuid.uuid4().hex)
+            os.replace(written, stamp)  # a new inode: every process's next lookup sees a different identity
+        except OSError:
+            logger.exception("could not replace the identity stamp %s", stamp)
+            with contextlib.suppress(OSError):
+                written.unlink()
+
+
+def track_identity_writes(sync_engine: Any, session_class: type[Session], *, stamp: Path | None) -> None:
+    """Mark transactions that write identity tables; on commit, clear this process's caches and signal the
+    others (`pg_notify` in the transaction on PostgreSQL, the stamp file after it on SQLite)."""
+    postgres = sync_engine.dialect.name == "postgresql"
+
+    @event.listens_for(sync_engine, "before_cursor_execute")
+    def _mark(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        if _IDENTITY_WRITE.match(statement):
+            conn.info[_WRITTEN] = True
+
+    @event.listens_for(sync_engine, "rollback")
+    def _unmark(conn: Connection) -> None:
+        if not conn.invalidated:  # a connection the database cut has no info to reach (and nothing committed)
+            conn.info.pop(_WRITTEN, None)
+
+    @event.listens_for(session_class, "before_commit")
+    def _signal(session: Session) -> None:
+        if not session.in_transaction():
+            return
+        session.flush()  # the commit's own flush comes after this hook: its statements must be seen here
+        connection = session.connection()
+        if not connection.info.pop(_WRITTEN, False):
+            return
+        session.info[_WRITTEN] = True
+        if postgres:
+            connection.exec_driver_sql(f"SELECT pg_notify('{CHANNEL}', '')")
+
+    @event.listens_for(session_class, "after_commit")
+    def _changed(session: Session) -> None:
+        if session.info.pop(_WRITTEN, False):
+            _identity_changed(stamp)
+
+    @event.listens_for(session_class, "after_rollback")
+    def _dropped(session: Session) -> None:
+        session.info.pop(_WRITTEN, None)
+
+
+async def listen_forever(cache: CallerCache, dsn: str) -> None:
+    """Keep one connection listening on the identity channel; the cache is usable only while it does."""
+    import asyncpg  # only with PostgreSQL
+
+    delay = 0.5
+    while True:
+        connection = None
+        try:
+            connection = await asyncpg.connect(dsn, timeout=10)
+            lost = asyncio.Event()
+
+            def _terminated(_connection: Any, lost: asyncio.Event = lost) -> None:
+                _suspend(cache)
+                lost.set()
+
+            connection.add_termination_listener(_terminated)
+            await connection.add_listener(CHANNEL, lambda *_: cache.clear())
+            cache.clear()  # whatever was kept while not listening may be stale
+            cache.listening = True
+            delay = 0.5
+            while not lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), timeout=LISTENER_CHECK_SECONDS)
+                if not lost.is_set():
+                    await connection.fetchval("SELECT 1", timeout=LISTENER_CHECK_SECONDS)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure: stop using the cache, reconnect
+            logger.warning("identity listener lost (%s); token cache off until it reconnects", type(error).__name__)
+        finally:
+            _suspend(cache)
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    await connection.close(timeout=1)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
+
+
+def _suspend(cache: CallerCache) -> None:
+    cache.listening = False
+    cache.clear()
