@@ -161,15 +161,20 @@ async def list_latency(
 
 @contextmanager
 def started_server(
-    backend: str, workers: int, postgres_url: str, server_env: dict[str, str] | None = None
+    backend: str,
+    workers: int,
+    postgres_url: str,
+    server_env: dict[str, str] | None = None,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, str | None]]:
     """`mlregistry serve` on a fresh database; yields its URL and, for Postgres, the database's DSN.
 
-    `server_env`, when given, receives the server's environment (for `mlregistry` commands on the same registry).
+    `server_env`, when given, receives the server's environment (for `mlregistry` commands on the same registry);
+    `settings` are `MLREGISTRY_*` variables for the server (the caller's own are not passed on).
     """
     data_dir = Path(tempfile.mkdtemp(prefix="mlregistry-bench-"))
     env = {key: value for key, value in os.environ.items() if not key.startswith("MLREGISTRY_")}
-    env.update(MLREGISTRY_DATA_DIR=str(data_dir), MLREGISTRY_BOOTSTRAP_TOKEN=BOOTSTRAP)
+    env.update(MLREGISTRY_DATA_DIR=str(data_dir), MLREGISTRY_BOOTSTRAP_TOKEN=BOOTSTRAP, **(settings or {}))
     database = None
     if backend == "postgres":
         database = f"mlregistry_bench_{uuid.uuid4().hex[:8]}"
@@ -231,10 +236,18 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=20, help="Models the versions are spread over")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--list-sizes", default="", help="Comma-separated registry sizes for list latency")
+    parser.add_argument(
+        "--server-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="With --start: an MLREGISTRY_* variable for the server, e.g. MLREGISTRY_TOKEN_CACHE_SECONDS=0",
+    )
     args = parser.parse_args()
     if args.start:
-        print(f"server: mlregistry serve --workers {args.workers} on {args.start}")
-        with started_server(args.start, args.workers, args.postgres_url) as (url, database_dsn):
+        settings = dict(setting.split("=", 1) for setting in args.server_setting)
+        print(f"server: mlregistry serve --workers {args.workers} on {args.start} {settings or ''}")
+        with started_server(args.start, args.workers, args.postgres_url, None, settings) as (url, database_dsn):
             asyncio.run(main_async(args, url, BOOTSTRAP, database_dsn))
     elif args.url and args.token:
         asyncio.run(main_async(args, args.url, args.token))

@@ -8,7 +8,6 @@ from urllib.parse import urlparse
 from mlregistry.settings import Settings
 from mlregistry.storage.base import Storage
 from mlregistry.storage.local import LocalStorage
-from mlregistry.storage.s3 import S3Storage
 from mlregistry.storage.signing import UrlSigner
 
 DEFAULT_STORAGE_NAME = "default"
@@ -37,6 +36,9 @@ def _build(name: str, url: str | None, settings: Settings, signer: UrlSigner) ->
         return LocalStorage(name, settings.data_dir / "artifacts", signer, ttl)
     parsed = urlparse(url)
     if parsed.scheme == "s3" and parsed.netloc:
+        # boto3 and botocore take about 30 MB in each worker: only a process with an S3 store loads them.
+        from mlregistry.storage.s3 import S3Storage
+
         return S3Storage(
             name, parsed.netloc, parsed.path, settings.s3_endpoint_url, ttl, settings.s3_public_endpoint_url
         )
