@@ -439,10 +439,9 @@ async def _plan(session: AsyncSession, query: RunSearch, on_lead: list[Compariso
     cap = min(_ESTIMATE_CAP, int(((query.offset + query.limit) * runs) ** 0.5) + 1)
     groups: list[list[Comparison]] = ([on_lead] if on_lead else []) + [[comparison] for comparison in keyed]
     sizes = [await _estimate(session, group, query.repo_ids, cap) for group in groups]
-    smallest = min(range(len(groups)), key=sizes.__getitem__)  # the lead's walk first among equals: no sort
-    if len(groups) == 1:  # a lone filter: walk the page's order when it is dense, start from it when not
+    if lone:  # walk the page's order when the filter is dense, start from it when not
         return _Plan(page=keyed if sizes[0] >= cap else [], count=[])
-    driving = groups[smallest]
+    driving = groups[min(range(len(groups)), key=sizes.__getitem__)]  # the lead's walk first among equals
     probed = [comparison for comparison in keyed if comparison not in driving]
     return _Plan(page=probed, count=probed)
 

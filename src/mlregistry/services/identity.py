@@ -209,6 +209,10 @@ def virtual_account_caller(account: VirtualAccount, token_id: str | None) -> Cal
     )
 
 
+def _earliest(*times: datetime | None) -> datetime | None:
+    return min((moment for moment in times if moment is not None), default=None)
+
+
 async def _virtual_account_token_caller(
     session: AsyncSession, claims: dict[str, Any]
 ) -> tuple[Caller, datetime | None]:
@@ -218,8 +222,7 @@ async def _virtual_account_token_caller(
     record, account = found
     _check_validity(record.revoked_at, record.expires_at, "Token")
     _check_validity(None, account.expires_at, "Virtual account")
-    expires = [t for t in (record.expires_at, account.expires_at) if t is not None]
-    return virtual_account_caller(account, record.jti), min(expires, default=None)
+    return virtual_account_caller(account, record.jti), _earliest(record.expires_at, account.expires_at)
 
 
 async def _external_caller(session: AsyncSession, verifier: OidcVerifier, claims: dict[str, Any]) -> Caller:
@@ -289,12 +292,11 @@ async def _resolve(
     expires = datetime.fromtimestamp(float(claims["exp"]), UTC)
     if claims.get("subjectType") == SUBJECT_SERVICE_ACCOUNT:
         caller, account_expires = await _virtual_account_token_caller(session, claims)
-        return caller, min(expires, account_expires) if account_expires else expires, True
+        return caller, _earliest(expires, account_expires), True
     found = await repo.token_owner_by_jti(session, str(claims["jti"]))
     if found is not None and found[1].id != claims.get("sub"):
         found = None
-    record_expires = found[0].expires_at if found else None
-    return _personal_caller(found), min(expires, record_expires) if record_expires else expires, True
+    return _personal_caller(found), _earliest(expires, found[0].expires_at if found else None), True
 
 
 async def provision_external_user(session: AsyncSession, issuer: str, claims: dict[str, Any]) -> User:

@@ -36,7 +36,7 @@ def _build(name: str, url: str | None, settings: Settings, signer: UrlSigner) ->
         return LocalStorage(name, settings.data_dir / "artifacts", signer, ttl)
     parsed = urlparse(url)
     if parsed.scheme == "s3" and parsed.netloc:
-        # boto3 and botocore take about 30 MB in each worker: only a process with an S3 store loads them.
+        # boto3 and botocore take about 9 MB in each worker: only a process with an S3 store loads them.
         from mlregistry.storage.s3 import S3Storage
 
         return S3Storage(
