@@ -1,9 +1,11 @@
 """Webhooks across `mlregistry serve` processes on one database (SQLite file or Postgres): an event committed
 before the server is killed with SIGKILL still arrives after a restart, also when the kill hits mid-delivery,
-and two processes working the same outbox deliver each event once."""
+two processes working the same outbox deliver each event once, and a webhook created or paused through one
+process is seen by the other's next write although each process caches the webhooks of a repo."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -30,7 +32,14 @@ def receiver() -> Iterator[Receiver]:
 
 
 def serve(
-    tmp_path: Path, database_url: str, name: str, *, poll: float, migrate: bool = True, timeout: float = 5
+    tmp_path: Path,
+    database_url: str,
+    name: str,
+    *,
+    poll: float,
+    migrate: bool = True,
+    timeout: float = 5,
+    **settings: str,
 ) -> ServeProcess:
     env = cli_env(
         tmp_path,
@@ -42,6 +51,7 @@ def serve(
         MLREGISTRY_WEBHOOK_RETRY_BASE_SECONDS="0.2",
         MLREGISTRY_REAPER_INTERVAL_SECONDS="0",
         MLREGISTRY_ACCESS_LOG="false",
+        **settings,
     )
     return ServeProcess(env, tmp_path / f"{name}.log", () if migrate else ("--no-migrate",)).start()
 
@@ -167,6 +177,57 @@ def test_two_processes_deliver_each_event_once(tmp_path: Path, database_url: str
         assert len(per_event) == events and set(per_event.values()) == {1}, "each event exactly once"
         assert sorted(item.document["data"]["id"] for item in received) == sorted(version_ids)
         assert {entry["id"] for entry in log} == {item.headers["x-mlregistry-delivery"] for item in received}
+    finally:
+        first.stop()
+        second.stop()
+
+
+def _webhook_cache_hits(url: str) -> float:
+    found = re.search(
+        r'^mlregistry_webhook_cache_lookups_total\{result="hit"\} (\S+)$', httpx.get(f"{url}/metrics").text, re.M
+    )
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_webhook_created_or_paused_through_one_process_is_seen_by_the_other(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Each process keeps a repo's webhooks for two minutes here: only the commit signal can make the second
+    process see the first one's change in time."""
+    cached = {"MLREGISTRY_WEBHOOK_CACHE_SECONDS": "120"}
+    first = serve(tmp_path, database_url, "first", poll=0, **cached)  # no worker: deliveries stay pending
+    second = serve(tmp_path, database_url, "second", poll=0, migrate=False, **cached)
+    try:
+        with first.client(TOKEN) as admin_first, second.client(TOKEN) as admin_second:
+            repo = {"type": "ml-repo", "name": "hooked", "storage_integration_fqn": "default"}
+            assert admin_first.put(f"{API}/ml-repos", json={"manifest": repo}).status_code == 200
+            before = _webhook_cache_hits(second.url)
+            create_version(admin_second, "warm")
+            create_version(admin_second, "warm")  # "no webhooks" for this repo, now from the cache
+            assert _webhook_cache_hits(second.url) > before, "the cache did not answer: this test proves nothing"
+
+            body = {"name": "later", "url": "http://127.0.0.1:9/hook", "events": ["version.created"]}
+            created = admin_first.post(f"{API}/webhooks", json=body)
+            assert created.status_code == 200, created.text
+            hook_id = created.json()["data"]["id"]
+            deadline = time.monotonic() + 2.0  # NOTIFY reaches the other process a moment after the commit
+            while not log_of(admin_first, hook_id):
+                assert time.monotonic() < deadline, "the second process still wrote as if there were no webhook"
+                create_version(admin_second, "after-create")
+                time.sleep(0.05)
+            [queued] = log_of(admin_first, hook_id)
+            assert queued["status"] == "pending" and queued["event_type"] == "version.created"
+
+            paused = admin_first.patch(f"{API}/webhooks/{hook_id}", json={"active": False})
+            assert paused.status_code == 200, paused.text
+            deadline = time.monotonic() + 2.0
+            while True:
+                queued_before = len(log_of(admin_first, hook_id))
+                create_version(admin_second, "after-pause")
+                if len(log_of(admin_first, hook_id)) == queued_before:
+                    break
+                assert time.monotonic() < deadline, "the second process kept queueing for a paused webhook"
+                time.sleep(0.05)
     finally:
         first.stop()
         second.stop()

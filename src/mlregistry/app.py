@@ -35,7 +35,7 @@ from mlregistry.api.errors import install_error_handlers
 from mlregistry.api.middleware import RequestMiddleware
 from mlregistry.api.openapi import install_openapi, operation_id
 from mlregistry.auth.cache import CallerCache
-from mlregistry.auth.cache import listen_forever as caller_cache_listener
+from mlregistry.auth.cache import listen_forever as change_listener
 from mlregistry.auth.oidc import OidcVerifier
 from mlregistry.logs import configure_logging
 from mlregistry.repositories.database import create_database
@@ -97,8 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else None
         )
         listener_task = None
-        if caller_cache.enabled and database.engine.dialect.name == "postgresql":
-            listener_task = asyncio.create_task(caller_cache_listener(caller_cache, database.listen_dsn()))
+        caches = [c for c in (caller_cache, database.webhook_cache) if c is not None and c.enabled]
+        if caches and database.engine.dialect.name == "postgresql":
+            listener_task = asyncio.create_task(change_listener(caches, database.listen_dsn()))
         try:
             yield
         finally:

@@ -65,6 +65,14 @@ TOKEN_CACHE_LOOKUPS = Counter(
     ("result",),
     registry=REGISTRY,
 )
+
+WEBHOOK_CACHE_LOOKUPS = Counter(
+    "mlregistry_webhook_cache_lookups",
+    "ML repos' active webhooks looked up in this process's cache before an event is queued, by result: hit, "
+    "miss, or bypass (the process is not listening for changes, so it reads them from the database).",
+    ("result",),
+    registry=REGISTRY,
+)
 DATABASE_UNAVAILABLE = Counter(
     "mlregistry_database_unavailable_responses",
     "Requests answered 503 because the database could not serve them, by reason: connection (lost or "

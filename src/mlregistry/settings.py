@@ -99,6 +99,14 @@ class Settings(BaseSettings):
         "the database); a process that cannot listen for those changes does not use its cache. This bound holds "
         "in any case.",
     )
+    webhook_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="How long a server process may keep an ML repo's list of active webhooks, read before every "
+        "event it could queue (0: read it each time). Creating, changing or deleting a webhook clears every "
+        "process's list when it commits, as for the token cache; this bound holds in any case.",
+    )
     apply_replay_window_seconds: float = Field(
         60.0,
         ge=0,

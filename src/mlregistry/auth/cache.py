@@ -1,13 +1,17 @@
-"""A per-process cache of the callers that bearer tokens stand for, cleared in every process at once when
-anything a caller is made of changes.
+"""Per-process caches of what nearly every request reads and almost nothing writes, cleared in every process
+at once when it changes: the callers that bearer tokens stand for, and the webhooks each ML repo has.
 
 A request's token is otherwise resolved by one database round trip (token, user and teams, or a virtual
 account and its token) before the request's own work: for a read by id, half of its round trips. The
 cache keeps the resolved `Caller` by the token's SHA-256 for at most `MLREGISTRY_TOKEN_CACHE_SECONDS`, and
 never past the token's or the account's expiry.
 
-Invalidation: every statement that writes one of the identity tables (users, tokens, teams, team members,
-virtual accounts and their tokens) marks its transaction; when such a transaction commits, this process's
+The webhook cache (repositories/webhooks.py) keeps, per ML repo, the active webhooks that could want its
+events, so that a write with no webhook to notify (nearly all) sends no statement for them; its entries live
+at most `MLREGISTRY_WEBHOOK_CACHE_SECONDS`.
+
+Invalidation: every statement that writes one of the tracked tables (users, tokens, teams, team members,
+virtual accounts and their tokens, webhooks) marks its transaction; when such a transaction commits, this process's
 caches are cleared and the other processes are told:
 - on PostgreSQL by `pg_notify('mlregistry_identity', '')` in that same transaction (delivered on commit
   only); each server process listens on its own connection and, while that connection is down, does not
@@ -31,10 +35,11 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
@@ -47,8 +52,10 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "mlregistry_identity"
 IDENTITY_TABLES = ("users", "tokens", "teams", "team_members", "virtual_accounts", "virtual_account_tokens")
-_IDENTITY_WRITE = re.compile(
-    r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(?:" + "|".join(IDENTITY_TABLES) + r")\"?[\s(]",
+# ml_repos too: deleting a repo deletes its webhooks by cascade, with no statement naming them.
+TRACKED_TABLES = (*IDENTITY_TABLES, "webhooks", "ml_repos")
+_TRACKED_WRITE = re.compile(
+    r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(?:" + "|".join(TRACKED_TABLES) + r")\"?[\s(]",
     re.IGNORECASE,
 )
 _WRITTEN = "mlregistry_identity_written"
@@ -56,22 +63,25 @@ CAPACITY = 10_000
 # How often a listening connection is checked when no notification came (a silently dropped connection).
 LISTENER_CHECK_SECONDS = 5.0
 
-_caches: weakref.WeakSet[CallerCache] = weakref.WeakSet()
+_caches: weakref.WeakSet[SignalledCache[Any, Any]] = weakref.WeakSet()
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
-class _Entry:
-    caller: Caller
+class _Entry(Generic[V]):
+    value: V
     deadline: float  # time.monotonic()
 
 
-class CallerCache:
-    """Callers by token hash, LRU-bounded. `usable` is False while the process could miss a change (its
-    PostgreSQL listener is down), and lookups then bypass the cache."""
+class SignalledCache(Generic[K, V]):
+    """Values by key, LRU-bounded, cleared on every commit that writes a tracked table. `listening` is False
+    while the process could miss a change (its PostgreSQL listener is down), and lookups then bypass it."""
 
-    def __init__(self, seconds: float, *, stamp: Path | None = None, listening: bool = True) -> None:
+    def __init__(self, seconds: float, metric: Any, *, stamp: Path | None = None, listening: bool = True) -> None:
         self.seconds = seconds
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._metric = metric
+        self._entries: OrderedDict[K, _Entry[V]] = OrderedDict()
         self._stamp = stamp
         self._stamp_seen: tuple[int, int] | None = _stamp_identity(stamp) if stamp else None
         self.generation = 0
@@ -86,9 +96,9 @@ class CallerCache:
         self._entries.clear()
         self.generation += 1
 
-    def lookup(self, key: str) -> Caller | None:
+    def lookup(self, key: K) -> V | None:
         if not self.listening:
-            TOKEN_CACHE_LOOKUPS.labels("bypass").inc()
+            self._metric.labels("bypass").inc()
             return None
         if self._stamp is not None:
             seen = _stamp_identity(self._stamp)
@@ -99,24 +109,31 @@ class CallerCache:
         if entry is None or entry.deadline <= time.monotonic():
             if entry is not None:
                 del self._entries[key]
-            TOKEN_CACHE_LOOKUPS.labels("miss").inc()
+            self._metric.labels("miss").inc()
             return None
         self._entries.move_to_end(key)
-        TOKEN_CACHE_LOOKUPS.labels("hit").inc()
-        return entry.caller
+        self._metric.labels("hit").inc()
+        return entry.value
 
-    def store(self, key: str, caller: Caller, expires: datetime | None, generation: int) -> None:
-        """Keep `caller` unless the cache was cleared since `generation` was read (what was resolved may
-        predate the change) or the process is not listening."""
+    def store(self, key: K, value: V, expires: datetime | None, generation: int) -> None:
+        """Keep `value` unless the cache was cleared since `generation` was read (what was read may predate
+        the change) or the process is not listening."""
         if generation != self.generation or not self.listening:
             return
         deadline = time.monotonic() + self.seconds
         if expires is not None:
             deadline = min(deadline, time.monotonic() + (expires - datetime.now(UTC)).total_seconds())
-        self._entries[key] = _Entry(caller=caller, deadline=deadline)
+        self._entries[key] = _Entry(value=value, deadline=deadline)
         self._entries.move_to_end(key)
         while len(self._entries) > CAPACITY:
             self._entries.popitem(last=False)
+
+
+class CallerCache(SignalledCache[str, Caller]):
+    """Resolved callers by the SHA-256 of their bearer token."""
+
+    def __init__(self, seconds: float, *, stamp: Path | None = None, listening: bool = True) -> None:
+        super().__init__(seconds, TOKEN_CACHE_LOOKUPS, stamp=stamp, listening=listening)
 
 
 def _stamp_identity(stamp: Path) -> tuple[int, int] | None:
@@ -149,13 +166,13 @@ def _identity_changed(stamp: Path | None) -> None:
 
 
 def track_identity_writes(sync_engine: Any, session_class: type[Session], *, stamp: Path | None) -> None:
-    """Mark transactions that write identity tables; on commit, clear this process's caches and signal the
+    """Mark transactions that write tracked tables; on commit, clear this process's caches and signal the
     others (`pg_notify` in the transaction on PostgreSQL, the stamp file after it on SQLite)."""
     postgres = sync_engine.dialect.name == "postgresql"
 
     @event.listens_for(sync_engine, "before_cursor_execute")
     def _mark(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
-        if _IDENTITY_WRITE.match(statement):
+        if _TRACKED_WRITE.match(statement):
             conn.info[_WRITTEN] = True
 
     @event.listens_for(sync_engine, "rollback")
@@ -185,8 +202,8 @@ def track_identity_writes(sync_engine: Any, session_class: type[Session], *, sta
         session.info.pop(_WRITTEN, None)
 
 
-async def listen_forever(cache: CallerCache, dsn: str) -> None:
-    """Keep one connection listening on the identity channel; the cache is usable only while it does."""
+async def listen_forever(caches: Sequence[SignalledCache[Any, Any]], dsn: str) -> None:
+    """Keep one connection listening on the change channel; the caches are usable only while it does."""
     import asyncpg  # only with PostgreSQL
 
     delay = 0.5
@@ -197,13 +214,18 @@ async def listen_forever(cache: CallerCache, dsn: str) -> None:
             lost = asyncio.Event()
 
             def _terminated(_connection: Any, lost: asyncio.Event = lost) -> None:
-                _suspend(cache)
+                _suspend(caches)
                 lost.set()
 
+            def _changed(*_: Any) -> None:
+                for cache in caches:
+                    cache.clear()
+
             connection.add_termination_listener(_terminated)
-            await connection.add_listener(CHANNEL, lambda *_: cache.clear())
-            cache.clear()  # whatever was kept while not listening may be stale
-            cache.listening = True
+            await connection.add_listener(CHANNEL, _changed)
+            for cache in caches:
+                cache.clear()  # whatever was kept while not listening may be stale
+                cache.listening = True
             delay = 0.5
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -213,9 +235,9 @@ async def listen_forever(cache: CallerCache, dsn: str) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - any failure: stop using the cache, reconnect
-            logger.warning("identity listener lost (%s); token cache off until it reconnects", type(error).__name__)
+            logger.warning("change listener lost (%s); caches off until it reconnects", type(error).__name__)
         finally:
-            _suspend(cache)
+            _suspend(caches)
             if connection is not None:
                 with contextlib.suppress(Exception):
                     await connection.close(timeout=1)
@@ -223,6 +245,7 @@ async def listen_forever(cache: CallerCache, dsn: str) -> None:
         delay = min(delay * 2, 10.0)
 
 
-def _suspend(cache: CallerCache) -> None:
-    cache.listening = False
-    cache.clear()
+def _suspend(caches: Sequence[SignalledCache[Any, Any]]) -> None:
+    for cache in caches:
+        cache.listening = False
+        cache.clear()

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from mlregistry.auth import cache
+from mlregistry.repositories.webhooks import WebhookCache
 from mlregistry.settings import Settings
 
 WRITE_OPTION = "mlregistry_write"
@@ -98,6 +99,8 @@ class Database:
     serialize_writes: bool = False
     # SQLite: the file replaced when identity rows change (auth.cache); None on PostgreSQL or in memory.
     identity_stamp: Path | None = None
+    # Active webhooks by ML repo (repositories/webhooks.py); cleared with the token cache.
+    webhook_cache: WebhookCache | None = None
     _write_lock: asyncio.Lock | None = field(default=None, init=False)
     _write_lock_owner: asyncio.Task[object] | None = field(default=None, init=False)
 
@@ -215,9 +218,11 @@ def create_database(settings: Settings) -> Database:
     elif settings.db_pool_ping_idle_seconds > 0:
         _ping_idle_connections(engine, settings.db_pool_ping_idle_seconds)
     write_engine = engine.execution_options(**{WRITE_OPTION: True})
-    # Its own session class, so that identity tracking is this database's only.
-    session_class: type[Session] = type("RegistrySession", (Session,), {})
+    # Its own session class, so that change tracking and the webhook cache are this database's only.
     stamp = cache.stamp_path(engine.url.database) if url.startswith("sqlite") else None
+    # On PostgreSQL the webhook cache is used once this process listens for changes (the app's lifespan).
+    webhook_cache = WebhookCache(settings.webhook_cache_seconds, stamp=stamp, listening=url.startswith("sqlite"))
+    session_class: type[Session] = type("RegistrySession", (Session,), {"webhook_cache": webhook_cache})
     cache.track_identity_writes(engine.sync_engine, session_class, stamp=stamp)
     return Database(
         engine=engine,
@@ -225,4 +230,5 @@ def create_database(settings: Settings) -> Database:
         writers=async_sessionmaker(write_engine, expire_on_commit=False, sync_session_class=session_class),
         serialize_writes=url.startswith("sqlite"),
         identity_stamp=stamp,
+        webhook_cache=webhook_cache,
     )

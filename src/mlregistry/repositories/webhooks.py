@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import String, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlregistry.auth.cache import SignalledCache
+from mlregistry.metrics import WEBHOOK_CACHE_LOOKUPS
 from mlregistry.orm import MlRepo, Webhook, WebhookDelivery
 
 STATUS_PENDING = "pending"
@@ -17,14 +21,42 @@ STATUS_FAILED = "failed"
 DELIVERY_STATUSES = (STATUS_PENDING, STATUS_DELIVERED, STATUS_FAILED)
 
 
-async def subscribed(session: AsyncSession, ml_repo_id: int) -> list[Webhook]:
-    """Active webhooks of this ML repo and of every repo (their event lists are checked by the caller)."""
-    found = await session.scalars(
-        select(Webhook).where(
+@dataclass(frozen=True)
+class Subscription:
+    """An active webhook as an event needs it: its id and the event types it asked for."""
+
+    id: str
+    events: frozenset[str]
+
+
+class WebhookCache(SignalledCache[int, tuple[Subscription, ...]]):
+    """By ML repo id: the active webhooks of that repo and of every repo. Cleared in every process when a
+    transaction that wrote the webhooks table commits (auth.cache)."""
+
+    def __init__(self, seconds: float, *, stamp: Path | None = None, listening: bool = True) -> None:
+        super().__init__(seconds, WEBHOOK_CACHE_LOOKUPS, stamp=stamp, listening=listening)
+
+
+async def subscribed(session: AsyncSession, ml_repo_id: int) -> tuple[Subscription, ...]:
+    """Active webhooks of this ML repo and of every repo (their event lists are checked by the caller).
+
+    Answered from the database's webhook cache when it holds the repo (the session's class carries it)."""
+    cache: WebhookCache | None = getattr(session.sync_session, "webhook_cache", None)
+    generation = 0
+    if cache is not None and cache.enabled:
+        kept = cache.lookup(ml_repo_id)
+        if kept is not None:
+            return kept
+        generation = cache.generation  # after the lookup: it clears a stale cache first
+    rows = await session.execute(
+        select(Webhook.id, Webhook.events).where(
             Webhook.active.is_(True), or_(Webhook.ml_repo_id.is_(None), Webhook.ml_repo_id == ml_repo_id)
         )
     )
-    return list(found)
+    found = tuple(Subscription(id=row.id, events=frozenset(row.events or ())) for row in rows)
+    if cache is not None and cache.enabled:
+        cache.store(ml_repo_id, found, None, generation)
+    return found
 
 
 async def get_with_repo(session: AsyncSession, webhook_id: str) -> tuple[Webhook, MlRepo | None] | None:
