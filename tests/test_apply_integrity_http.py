@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 import truefoundry_sdk as tfs
 from truefoundry_sdk import TrueFoundry
 
+from tests.conftest import BACKENDS, PostgresDatabases, make_settings
 from tests.data_path import artifact_manifest, put_files, stage
 from tests.factories import API, create_repo, model_manifest, unique
 from tests.live import LiveServer, LiveUser
@@ -70,6 +72,71 @@ def test_identical_apply_from_the_same_caller_within_the_window_is_a_replay(serv
         changed = client.put(f"{API}/model-versions", json={"manifest": {**manifest, "description": "x"}})
         assert changed.json()["data"]["manifest"]["version"] == 3
         assert len(_versions(client, "model", "clf", repo["id"])) == 3
+
+
+def test_a_replay_is_checked_against_the_version_it_would_answer(server: LiveServer, user: LiveUser) -> None:
+    """The entity remembers its last apply, but a replay is answered only while that version still matches:
+    edited or deleted since, the same apply makes a new version."""
+    with server.client(user) as client:
+        repo = create_repo(client)
+        manifest = model_manifest(repo["manifest"]["name"], "clf")
+        first = client.put(f"{API}/model-versions", json={"manifest": manifest}).json()["data"]
+        edited = client.put(
+            f"{API}/model-versions", json={"manifest": {**first["manifest"], "description": "edited after"}}
+        )
+        assert edited.status_code == 200 and edited.json()["data"]["manifest"]["version"] == 1, edited.text
+        again = client.put(f"{API}/model-versions", json={"manifest": manifest})
+        assert again.status_code == 200 and again.json()["data"]["manifest"]["version"] == 2
+        assert again.json()["data"]["id"] != first["id"]
+
+        assert client.delete(f"{API}/model-versions/{again.json()['data']['id']}").status_code == 200
+        after_delete = client.put(f"{API}/model-versions", json={"manifest": manifest})
+        assert after_delete.status_code == 200, after_delete.text
+        assert after_delete.json()["data"]["manifest"]["version"] == 3  # numbers are never reused
+        replayed = client.put(f"{API}/model-versions", json={"manifest": manifest})
+        assert replayed.json()["data"]["id"] == after_delete.json()["data"]["id"]
+        listed = _versions(client, "model", "clf", repo["id"])
+        assert [item["manifest"]["version"] for item in listed] == [3, 1]
+
+
+def test_concurrent_identical_applies_without_a_key_make_one_version(server: LiveServer, user: LiveUser) -> None:
+    """Retries racing the first attempt (no Idempotency-Key): the replay is decided under the entity's lock."""
+    with server.client(user) as client:
+        repo = create_repo(client)
+        name = repo["manifest"]["name"]
+        create = model_manifest(name, "raced")
+        existing = model_manifest(name, "existing")
+        client.put(f"{API}/model-versions", json={"manifest": {**existing, "description": "v1"}})
+
+        def apply(index: int) -> httpx.Response:
+            with server.client(user) as own:
+                return own.put(f"{API}/model-versions", json={"manifest": create if index % 2 else existing})
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(apply, range(16)))
+        assert {answer.status_code for answer in answers} == {200}, [a.text for a in answers if a.status_code != 200]
+        for manifest, versions in ((create, 1), (existing, 2)):
+            ids = {a.json()["data"]["id"] for a in answers if a.json()["data"]["manifest"]["name"] == manifest["name"]}
+            assert len(ids) == 1
+            listed = _versions(client, "model", manifest["name"], repo["id"])
+            assert [item["manifest"]["version"] for item in listed] == list(range(versions, 0, -1))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_with_the_replay_window_off_each_apply_is_a_new_version(
+    backend: str, tmp_path: Path, postgres_databases: PostgresDatabases | None
+) -> None:
+    settings = make_settings(backend, tmp_path, postgres_databases, apply_replay_window_seconds=0)
+    live = LiveServer(settings, backend).start()
+    try:
+        with live.client(live.create_user()) as client:
+            repo = create_repo(client)
+            manifest = model_manifest(repo["manifest"]["name"], "clf")
+            answers = [client.put(f"{API}/model-versions", json={"manifest": manifest}) for _ in range(3)]
+            assert [a.json()["data"]["manifest"]["version"] for a in answers] == [1, 2, 3]
+            assert len(_versions(client, "model", "clf", repo["id"])) == 3
+    finally:
+        live.stop()
 
 
 def test_idempotency_key_answers_the_first_apply(server: LiveServer, user: LiveUser) -> None:

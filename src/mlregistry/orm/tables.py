@@ -94,6 +94,11 @@ class Entity(Base):
     # Finalized versions, kept in step by the version engine: exact list totals without counting rows.
     version_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     latest_version_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    # The apply that made the latest version: a digest of its caller and manifest, and until when the same
+    # apply again is a replay of it. The statement that takes the next number compares them, under the row
+    # lock, so a replay costs no extra read (services/versions.py checks the version itself before answering).
+    replay_digest: Mapped[str | None] = mapped_column(String(64))
+    replay_until: Mapped[datetime | None] = mapped_column()
     created_by_subject: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import Select, and_, case, delete, exists, false, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, defer
@@ -109,6 +109,16 @@ async def upsert_entity(
     return str(entity_id), latest_version_id
 
 
+@dataclass(frozen=True)
+class Allocation:
+    """What `upsert_entity_allocating` did: the entity, and either the number taken for the new version or,
+    when the entity's last apply matched (a likely replay), no number and the version that apply made."""
+
+    entity_id: str
+    number: int | None
+    replay_of: str | None = None
+
+
 async def upsert_entity_allocating(
     session: AsyncSession,
     *,
@@ -119,15 +129,23 @@ async def upsert_entity_allocating(
     version_id: str,
     created_by_subject: dict[str, Any],
     now: datetime,
-) -> tuple[str, int]:
+    replay_digest: str | None = None,
+    replay_until: datetime | None = None,
+) -> Allocation:
     """Create the entity if missing and take its next version number, in one statement.
 
-    Returns the entity id and the number taken; `version_id` becomes the entity's latest. The statement
-    is atomic and leaves the entity row locked until commit on Postgres (SQLite serializes writers), so
-    concurrent writers on any number of processes get distinct consecutive numbers, as with
-    `allocate_next_version`. A writer that does not insert the version after all hands the number back
-    with `release_allocated_version` before commit (or rolls back)."""
+    `version_id` becomes the entity's latest. The statement is atomic and leaves the entity row locked until
+    commit on Postgres (SQLite serializes writers), so concurrent writers on any number of processes get
+    distinct consecutive numbers, as with `allocate_next_version`.
+
+    With `replay_digest` (caller and manifest) the same statement compares it with the entity's last apply:
+    when it matches before `replay_until` of that apply, nothing changes and the answer names the latest
+    version instead of a number. The caller checks that version and either answers it or takes a number with
+    `allocate_next_version` (the row is still locked by this writer). A concurrent identical apply waits for
+    the lock and so sees the apply it repeats."""
     insert = _insert(session)
+    # (`== None` would be IS NULL: with no digest, no apply is a repeat.)
+    repeat = and_(Entity.replay_digest == replay_digest, Entity.replay_until > now) if replay_digest else false()
     statement = (
         insert(Entity)
         .values(
@@ -138,6 +156,8 @@ async def upsert_entity_allocating(
             last_version_number=1,
             version_count=1,
             latest_version_id=version_id,
+            replay_digest=replay_digest,
+            replay_until=replay_until,
             created_by_subject=created_by_subject,
             created_at=now,
             updated_at=now,
@@ -145,50 +165,40 @@ async def upsert_entity_allocating(
         .on_conflict_do_update(
             index_elements=["ml_repo_id", "family", "name"],
             set_={
-                "last_version_number": Entity.last_version_number + 1,
-                "version_count": Entity.version_count + 1,
-                "latest_version_id": version_id,
-                "updated_at": now,
+                "last_version_number": case((repeat, Entity.last_version_number), else_=Entity.last_version_number + 1),
+                "version_count": case((repeat, Entity.version_count), else_=Entity.version_count + 1),
+                "latest_version_id": case((repeat, Entity.latest_version_id), else_=version_id),
+                "replay_until": case((repeat, Entity.replay_until), else_=replay_until),
+                "replay_digest": replay_digest,
+                "updated_at": case((repeat, Entity.updated_at), else_=now),
             },
         )
-        .returning(Entity.id, Entity.last_version_number)
+        .returning(Entity.id, Entity.last_version_number, Entity.latest_version_id)
     )
-    found_id, number = (await session.execute(statement)).one()
-    return str(found_id), int(number)
+    found_id, number, latest = (await session.execute(statement)).one()
+    if latest != version_id:
+        return Allocation(entity_id=str(found_id), number=None, replay_of=latest)
+    return Allocation(entity_id=str(found_id), number=int(number))
 
 
-async def release_allocated_version(session: AsyncSession, entity_id: str, previous_latest_id: str) -> None:
-    """Hand back the number `upsert_entity_allocating` just took (the row is still locked by this writer)."""
-    await session.execute(
-        update(Entity)
-        .where(Entity.id == entity_id)
-        .values(
-            last_version_number=Entity.last_version_number - 1,
-            version_count=Entity.version_count - 1,
-            latest_version_id=previous_latest_id,
-        )
-    )
+async def get_version(session: AsyncSession, version_id: str) -> EntityVersion | None:
+    return await session.get(EntityVersion, version_id)
 
 
-async def newest_finalized_version(session: AsyncSession, entity_id: str, other_than: str) -> EntityVersion | None:
-    """The entity's highest-numbered finalized version other than `other_than` (one index lookup)."""
-    return await session.scalar(
-        select(EntityVersion)
-        .where(
-            EntityVersion.entity_id == entity_id,
-            EntityVersion.state == STATE_FINALIZED,
-            EntityVersion.id != other_than,
-        )
-        .order_by(EntityVersion.version.desc())
-        .limit(1)
-    )
-
-
-async def allocate_next_version(session: AsyncSession, entity_id: str, version_id: str, now: datetime) -> int:
+async def allocate_next_version(
+    session: AsyncSession,
+    entity_id: str,
+    version_id: str,
+    now: datetime,
+    *,
+    replay_digest: str | None = None,
+    replay_until: datetime | None = None,
+) -> int:
     """Take the entity's next number and make `version_id` its latest, without reading other versions.
 
     The row update is atomic (and row-locked on Postgres until commit), so concurrent writers on any
     number of processes get distinct consecutive numbers; a rolled-back writer takes its number back.
+    The apply's replay digest is remembered as the entity's last (none: no repeat of it is a replay).
     """
     statement = (
         update(Entity)
@@ -197,6 +207,8 @@ async def allocate_next_version(session: AsyncSession, entity_id: str, version_i
             last_version_number=Entity.last_version_number + 1,
             version_count=Entity.version_count + 1,
             latest_version_id=version_id,
+            replay_digest=replay_digest,
+            replay_until=replay_until,
             updated_at=now,
         )
         .returning(Entity.last_version_number)

@@ -120,9 +120,7 @@ async def _claim_idempotency_key(
     """None: this request holds the key now and applies. Else the id of the version the key answered."""
     if not key or len(key) > 256:
         raise Invalid.field(["header", "Idempotency-Key"], "must be 1-256 characters")
-    digest = hashlib.sha256(
-        json.dumps({"family": family.name, "manifest": wire}, sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()
+    digest = _manifest_digest({"family": family.name, "manifest": wire})
     now = utcnow()
     expired_before = now - timedelta(seconds=settings.idempotency_key_ttl_seconds)
     if await queries.claim_idempotency_key(session, caller.subject_id, key, digest, now, expired_before):
@@ -135,6 +133,23 @@ async def _claim_idempotency_key(
             ["header", "Idempotency-Key"], "was already used for a different manifest; send a new key for a new apply"
         )
     return held.version_id
+
+
+def _manifest_digest(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _replay_marks(settings: Settings, caller: Caller, wire: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """What the entity remembers of this apply: a digest of the caller and of all the manifest but its
+    number, and until when the same apply again is a replay (nothing with the window off)."""
+    window = settings.apply_replay_window_seconds
+    if window <= 0:
+        return {"replay_digest": None, "replay_until": None}
+    unnumbered = {k: v for k, v in wire.items() if k != "version"}
+    return {
+        "replay_digest": _manifest_digest({"subject": caller.subject_id, "manifest": unnumbered}),
+        "replay_until": now + timedelta(seconds=window),
+    }
 
 
 def _same_manifest(stored: dict[str, Any], wire: dict[str, Any]) -> bool:
@@ -176,16 +191,18 @@ async def _apply(
     staged = await _staged_version_for(session, storages, family, repo.id, wire) if family.stageable else None
     if staged is not None and staged.state == STATE_FINALIZED:
         return await _repeat_of_finalized(session, settings, caller, family, staged, wire)
+    marks = _replay_marks(settings, caller, wire, now)
     if staged is not None:
         await files.record_files_at_finalize(session, storages, repo, staged)
         entity_id = staged.entity_id
         version_id = staged.id
-        number = await queries.allocate_next_version(session, entity_id, version_id, now)
+        number = await queries.allocate_next_version(session, entity_id, version_id, now, **marks)
     else:
-        # One statement creates the entity if missing and takes the next number. From here on the
-        # entity's row is locked (Postgres): a concurrent replay waits and sees this one.
+        # One statement creates the entity if missing and takes the next number, unless the entity's last
+        # apply was this one (a likely replay). From here on the entity's row is locked (Postgres): a
+        # concurrent replay waits and sees this one.
         version_id = str(uuid.uuid4())
-        entity_id, number = await queries.upsert_entity_allocating(
+        allocation = await queries.upsert_entity_allocating(
             session,
             entity_id=str(uuid.uuid4()),
             ml_repo_id=repo.id,
@@ -194,13 +211,17 @@ async def _apply(
             version_id=version_id,
             created_by_subject=caller.as_subject(),
             now=now,
+            **marks,
         )
-        if number > 1 and settings.apply_replay_window_seconds > 0:
-            previous = await queries.newest_finalized_version(session, entity_id, other_than=version_id)
+        entity_id, allocated = allocation.entity_id, allocation.number
+        if allocated is None:
+            previous = await queries.get_version(session, allocation.replay_of) if allocation.replay_of else None
             replayed = _replay_of(settings, caller, previous, wire)
             if replayed is not None:
-                await queries.release_allocated_version(session, entity_id, replayed.id)
                 return _present_written(settings, caller, family, repo, name, replayed)
+            # The digest matched but the version does not (edited or deleted since): a new version after all.
+            allocated = await queries.allocate_next_version(session, entity_id, version_id, now, **marks)
+        number = allocated
     wire["version"] = number
     created_at = utcnow()  # taken after the allocation so that creation order follows numbering
     try:
