@@ -28,6 +28,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("entities", schema=None) as batch_op:
-        batch_op.drop_column("replay_until")
-        batch_op.drop_column("replay_digest")
+    # Not batch mode: on SQLite it would copy `entities` and drop the original, and dropping a table deletes
+    # its rows first, which cascades to every version. Both databases drop a plain column in place.
+    op.execute("ALTER TABLE entities DROP COLUMN replay_until")
+    op.execute("ALTER TABLE entities DROP COLUMN replay_digest")
