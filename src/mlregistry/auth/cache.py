@@ -11,8 +11,8 @@ events, so that a write with no webhook to notify (nearly all) sends no statemen
 at most `MLREGISTRY_WEBHOOK_CACHE_SECONDS`.
 
 Invalidation: every statement that writes one of the tracked tables (users, tokens, teams, team members,
-virtual accounts and their tokens, webhooks) marks its transaction; when such a transaction commits, this process's
-caches are cleared and the other processes are told:
+virtual accounts and their tokens, webhooks, ML repos) marks its transaction; when such a transaction
+commits, this process's caches are cleared and the other processes are told:
 - on PostgreSQL by `pg_notify('mlregistry_identity', '')` in that same transaction (delivered on commit
   only); each server process listens on its own connection and, while that connection is down, does not
   use its cache at all (it resolves every token from the database until it listens again, and clears the

@@ -31,7 +31,7 @@ class Subscription:
 
 class WebhookCache(SignalledCache[int, tuple[Subscription, ...]]):
     """By ML repo id: the active webhooks of that repo and of every repo. Cleared in every process when a
-    transaction that wrote the webhooks table commits (auth.cache)."""
+    transaction that wrote webhooks or ML repos commits (auth.cache)."""
 
     def __init__(self, seconds: float, *, stamp: Path | None = None, listening: bool = True) -> None:
         super().__init__(seconds, WEBHOOK_CACHE_LOOKUPS, stamp=stamp, listening=listening)
