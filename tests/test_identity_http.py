@@ -276,6 +276,43 @@ def test_roles_per_repo(server: LiveServer, user: LiveUser) -> None:
         assert client.delete(f"{API}/ml-repos/{repo['id']}").status_code == 200
 
 
+def test_each_caller_gets_its_own_role_from_statements_built_once(server: LiveServer, admin: LiveUser) -> None:
+    """A get by id and a repo lookup by name are built once per process with the principals as a parameter:
+    callers taking turns on the same routes each get their own role, whoever came first."""
+    viewer, editor, outsider, team_member = (
+        register_user(server, admin, prefix=p) for p in ("sviewer", "seditor", "soutsider", "steam")
+    )
+    team = unique("stmt-team")
+    with server.client(admin) as client:
+        assert apply_team(client, team, [team_member.email]).status_code == 200
+        repo = create_repo(
+            client,
+            collaborators=[
+                {"subject": f"user:{viewer.email}", "role_id": "mlf-project-viewer"},
+                {"subject": f"user:{editor.email}", "role_id": "mlf-project-editor"},
+                {"subject": f"team:{team}", "role_id": "mlf-project-editor"},
+            ],
+        )
+        name = repo["manifest"]["name"]
+        version = apply_model_version(client, name, "shared")
+    url = f"{API}/model-versions/{version['id']}"
+    expected = {
+        outsider.email: (404, 404),
+        viewer.email: (200, 403),
+        editor.email: (200, 200),
+        team_member.email: (200, 200),
+    }
+    for caller in (outsider, editor, viewer, outsider, team_member, viewer, editor, outsider):
+        with server.client(caller) as client:
+            got = client.get(url)
+            applied = client.put(
+                f"{API}/model-versions", json={"manifest": model_manifest(name, "shared-" + caller.email[:6])}
+            )
+            assert (got.status_code, applied.status_code) == expected[caller.email], caller.email
+            if got.status_code == 200:
+                assert got.json()["data"]["id"] == version["id"]
+
+
 def test_two_teams_share_a_server(server: LiveServer, admin: LiveUser) -> None:
     a_lead, a_member, b_lead, b_member = (
         register_user(server, admin, prefix=p) for p in ("alead", "amem", "blead", "bmem")

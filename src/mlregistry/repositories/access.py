@@ -9,11 +9,11 @@ indexed round trip.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, case, delete, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, case, delete, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlregistry.orm import MlRepoCollaborator
@@ -38,6 +38,9 @@ class Guarded:
     every_caller_principal: str | None = None
 
 
+PRINCIPALS_PARAMETER = "mlregistry_scope_principals"
+
+
 @dataclass(frozen=True)
 class AccessScope:
     """Which resources of one kind a caller may see: all (tenant admin) or those it created or holds a role on."""
@@ -48,6 +51,9 @@ class AccessScope:
     principals: frozenset[str] = frozenset()
     # Resources the caller holds explicit permissions on (a virtual account's manifest), by name.
     granted_names: frozenset[str] = frozenset()
+    # A template scope: its rank column names the principals as a parameter instead of their values
+    # (`statement_for`), so that one statement object serves every caller.
+    template: bool = False
 
     def clause(self, id_column: Any) -> ColumnElement[bool] | None:
         if self.unrestricted:
@@ -67,11 +73,35 @@ class AccessScope:
         if self.unrestricted or not guarded.role_ranks:
             return literal(0)
         ranked = case(dict(guarded.role_ranks), value=guarded.member_role, else_=0)
+        principals = bindparam(PRINCIPALS_PARAMETER, expanding=True) if self.template else sorted(self.principals)
         return (
             select(func.coalesce(func.max(ranked), 0))
-            .where(guarded.member_key == id_column, guarded.member_principal.in_(sorted(self.principals)))
+            .where(guarded.member_key == id_column, guarded.member_principal.in_(principals))
             .scalar_subquery()
         )
+
+    def statement_for(
+        self, statements: dict[tuple[str, bool], Any], build: Callable[[AccessScope], Select[Any]]
+    ) -> Select[Any]:
+        """The statement `build` makes for this kind of scope, built once per process and kept in `statements`.
+
+        A hot read builds the same statement on every request, and building it (and its cache key) costs
+        more than SQLAlchemy's compiled cache then saves. `build` receives a template scope, whose rank
+        column takes the principals as a parameter; execute the statement with `parameters()` and the
+        statement's own bound parameters. Only `rank_column` may depend on the scope in `build`."""
+        key = (self.guarded.noun, self.unrestricted)
+        statement = statements.get(key)
+        if statement is None:
+            statement = statements[key] = build(
+                AccessScope(guarded=self.guarded, unrestricted=self.unrestricted, template=True)
+            )
+        return statement
+
+    def parameters(self) -> dict[str, Any]:
+        """The values a `statement_for` statement needs from this scope."""
+        if self.unrestricted or not self.guarded.role_ranks:
+            return {}
+        return {PRINCIPALS_PARAMETER: sorted(self.principals)}
 
     def access(self, resource: T, rank: Any) -> Access[T]:
         return Access(resource=resource, collaborator_rank=int(rank or 0), guarded=self.guarded)

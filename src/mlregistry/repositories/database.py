@@ -218,6 +218,12 @@ def create_database(settings: Settings) -> Database:
     elif settings.db_pool_ping_idle_seconds > 0:
         _ping_idle_connections(engine, settings.db_pool_ping_idle_seconds)
     write_engine = engine.execution_options(**{WRITE_OPTION: True})
+    # PostgreSQL readers run each statement in its own implicit transaction: no BEGIN and no ROLLBACK
+    # round trips around a read. What a read sees is unchanged: under READ COMMITTED (the default) every
+    # statement of a transaction takes a new snapshot anyway, and a reader that needs one view for
+    # several statements asks for REPEATABLE READ on its connection (the export does), which starts a
+    # transaction there. SQLite readers keep their BEGIN: there it is what makes a read one snapshot.
+    read_engine = engine if url.startswith("sqlite") else engine.execution_options(isolation_level="AUTOCOMMIT")
     # Its own session class, so that change tracking and the webhook cache are this database's only.
     stamp = cache.stamp_path(engine.url.database) if url.startswith("sqlite") else None
     # On PostgreSQL the webhook cache is used once this process listens for changes (the app's lifespan).
@@ -226,7 +232,7 @@ def create_database(settings: Settings) -> Database:
     cache.track_identity_writes(engine.sync_engine, session_class, stamp=stamp)
     return Database(
         engine=engine,
-        readers=async_sessionmaker(engine, expire_on_commit=False, sync_session_class=session_class),
+        readers=async_sessionmaker(read_engine, expire_on_commit=False, sync_session_class=session_class),
         writers=async_sessionmaker(write_engine, expire_on_commit=False, sync_session_class=session_class),
         serialize_writes=url.startswith("sqlite"),
         identity_stamp=stamp,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,8 +24,18 @@ async def get_by_id(session: AsyncSession, scope: AccessScope, ml_repo_id: int) 
     return await _access(session, scope, MlRepo.id == ml_repo_id)
 
 
+_BY_NAME: dict[tuple[str, bool], Any] = {}
+
+
+def _by_name(scope: AccessScope) -> Select[Any]:
+    return select(MlRepo, scope.rank_column(MlRepo.id)).where(MlRepo.name == bindparam("name"))
+
+
 async def get_by_name(session: AsyncSession, scope: AccessScope, name: str) -> Access[MlRepo] | None:
-    return await _access(session, scope, MlRepo.name == name)
+    """The ML repo of this name with the caller's rank on it: the first read of every write by repo name."""
+    statement = scope.statement_for(_BY_NAME, _by_name)
+    row = (await session.execute(statement, {"name": name, **scope.parameters()})).first()
+    return scope.access(row[0], row[1]) if row else None
 
 
 async def readable_with_rank(session: AsyncSession, scope: AccessScope) -> list[tuple[MlRepo, int]]:

@@ -7,7 +7,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, delete, exists, false, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, defer
@@ -491,8 +505,16 @@ def _version_row(scope: AccessScope, row: Any) -> VersionRow:
     return VersionRow(version=row[0], entity_name=row[1], access=scope.access(row[2], row[3]))
 
 
+_VERSION_BY_ID: dict[tuple[str, bool], Any] = {}
+
+
+def _version_by_id(scope: AccessScope) -> Select[Any]:
+    return _version_select(scope).where(EntityVersion.id == bindparam("version_id"))
+
+
 async def get_version_row(session: AsyncSession, scope: AccessScope, version_id: str) -> VersionRow | None:
-    row = (await session.execute(_version_select(scope).where(EntityVersion.id == version_id))).first()
+    statement = scope.statement_for(_VERSION_BY_ID, _version_by_id)
+    row = (await session.execute(statement, {"version_id": version_id, **scope.parameters()})).first()
     return _version_row(scope, row) if row else None
 
 
