@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,7 +14,6 @@ from sqlalchemy import (
     case,
     delete,
     exists,
-    false,
     func,
     insert,
     literal,
@@ -133,6 +132,59 @@ class Allocation:
     replay_of: str | None = None
 
 
+_UPSERT_ALLOCATING: dict[str, Any] = {}
+
+
+def _statement_for_dialect(session: AsyncSession, built: dict[str, Any], build: Callable[[Any], Any]) -> Any:
+    """A statement built once per process and dialect (`build` gets the dialect's INSERT): building one
+    per request costs more than executing it."""
+    dialect = session.get_bind().dialect.name
+    statement = built.get(dialect)
+    if statement is None:
+        statement = built[dialect] = build(postgresql.insert if dialect == "postgresql" else sqlite.insert)
+    return statement
+
+
+def _upsert_allocating(insert: Any) -> Any:
+    entities = Entity.__table__.c
+    now = bindparam("now", type_=entities.updated_at.type)
+    replay_until = bindparam("replay_until", type_=entities.replay_until.type)
+    version_id = bindparam("version_id", type_=entities.latest_version_id.type)
+    # A NULL digest compares as unknown, so without one no apply is a repeat.
+    repeat = and_(entities.replay_digest == bindparam("replay_digest"), entities.replay_until > now)
+    return (
+        insert(Entity.__table__)
+        .values(
+            id=bindparam("entity_id"),
+            ml_repo_id=bindparam("ml_repo_id"),
+            family=bindparam("family"),
+            name=bindparam("name"),
+            last_version_number=1,
+            version_count=1,
+            latest_version_id=version_id,
+            replay_digest=bindparam("replay_digest"),
+            replay_until=replay_until,
+            created_by_subject=bindparam("created_by_subject", type_=entities.created_by_subject.type),
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_update(
+            index_elements=["ml_repo_id", "family", "name"],
+            set_={
+                "last_version_number": case(
+                    (repeat, entities.last_version_number), else_=entities.last_version_number + 1
+                ),
+                "version_count": case((repeat, entities.version_count), else_=entities.version_count + 1),
+                "latest_version_id": case((repeat, entities.latest_version_id), else_=version_id),
+                "replay_until": case((repeat, entities.replay_until), else_=replay_until),
+                "replay_digest": bindparam("replay_digest"),
+                "updated_at": case((repeat, entities.updated_at), else_=now),
+            },
+        )
+        .returning(entities.id, entities.last_version_number, entities.latest_version_id)
+    )
+
+
 async def upsert_entity_allocating(
     session: AsyncSession,
     *,
@@ -157,39 +209,19 @@ async def upsert_entity_allocating(
     version instead of a number. The caller checks that version and either answers it or takes a number with
     `allocate_next_version` (the row is still locked by this writer). A concurrent identical apply waits for
     the lock and so sees the apply it repeats."""
-    insert = _insert(session)
-    # (`== None` would be IS NULL: with no digest, no apply is a repeat.)
-    repeat = and_(Entity.replay_digest == replay_digest, Entity.replay_until > now) if replay_digest else false()
-    statement = (
-        insert(Entity)
-        .values(
-            id=entity_id,
-            ml_repo_id=ml_repo_id,
-            family=family,
-            name=name,
-            last_version_number=1,
-            version_count=1,
-            latest_version_id=version_id,
-            replay_digest=replay_digest,
-            replay_until=replay_until,
-            created_by_subject=created_by_subject,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_update(
-            index_elements=["ml_repo_id", "family", "name"],
-            set_={
-                "last_version_number": case((repeat, Entity.last_version_number), else_=Entity.last_version_number + 1),
-                "version_count": case((repeat, Entity.version_count), else_=Entity.version_count + 1),
-                "latest_version_id": case((repeat, Entity.latest_version_id), else_=version_id),
-                "replay_until": case((repeat, Entity.replay_until), else_=replay_until),
-                "replay_digest": replay_digest,
-                "updated_at": case((repeat, Entity.updated_at), else_=now),
-            },
-        )
-        .returning(Entity.id, Entity.last_version_number, Entity.latest_version_id)
-    )
-    found_id, number, latest = (await session.execute(statement)).one()
+    statement = _statement_for_dialect(session, _UPSERT_ALLOCATING, _upsert_allocating)
+    parameters = {
+        "entity_id": entity_id,
+        "ml_repo_id": ml_repo_id,
+        "family": family,
+        "name": name,
+        "version_id": version_id,
+        "replay_digest": replay_digest,
+        "replay_until": replay_until,
+        "created_by_subject": created_by_subject,
+        "now": now,
+    }
+    found_id, number, latest = (await session.execute(statement, parameters)).one()
     if latest != version_id:
         return Allocation(entity_id=str(found_id), number=None, replay_of=latest)
     return Allocation(entity_id=str(found_id), number=int(number))

@@ -249,12 +249,12 @@ async def _apply(
             )
         if alias is not None:
             labels.open_interval(session, caller, LABEL_ALIAS, alias, staged, created_at)
-        await queries.add_version(session, staged)  # one flush: the version, its alias and its history
+        audit.note(
+            session, caller, "create", family.manifest_type, version_id, ml_repo=repo.name, name=name, version=number
+        )
+        await queries.add_version(session, staged)  # one flush: the version, its alias, its history, the audit row
     except IntegrityError as exc:
         raise _alias_conflict(family, name, alias, exc) from exc
-    audit.note(
-        session, caller, "create", family.manifest_type, version_id, ml_repo=repo.name, name=name, version=number
-    )
     await events.version_created(session, caller, family, repo, name, staged)
     return _present_written(settings, caller, family, repo, name, staged)
 
