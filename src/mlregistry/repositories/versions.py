@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     Select,
+    Table,
     and_,
     bindparam,
     case,
@@ -25,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, defer
 
-from mlregistry.orm import ApplyIdempotencyKey, Entity, EntityVersion, LabelInterval, MlRepo, VersionTag
+from mlregistry.orm import ApplyIdempotencyKey, AuditEvent, Entity, EntityVersion, LabelInterval, MlRepo, VersionTag
 from mlregistry.repositories.access import Access, AccessScope
 from mlregistry.repositories.ml_repos import repo_id_named
 
@@ -561,6 +562,23 @@ async def find_version_by_storage_root(session: AsyncSession, storage_root: str)
     return await session.scalar(
         select(EntityVersion).where(EntityVersion.storage_root == storage_root).limit(1).with_for_update()
     )
+
+
+_VERSIONS: Table = EntityVersion.__table__  # type: ignore[assignment]
+_AUDIT_EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
+_INSERT_VERSION = insert(_VERSIONS)
+_INSERT_AUDIT_EVENT = insert(_AUDIT_EVENTS)
+_VERSION_COLUMNS = tuple(_VERSIONS.columns.keys())
+
+
+async def insert_new_version(session: AsyncSession, version: EntityVersion, audit_row: dict[str, Any]) -> None:
+    """A new version and its audit row, in the session's transaction but without its unit of work (the
+    common apply: nothing else to write with them). `version` stays a plain object of the request, every
+    column set, not in the session."""
+    connection = await session.connection()
+    columns = version.__dict__
+    await connection.execute(_INSERT_VERSION, {key: columns[key] for key in _VERSION_COLUMNS})
+    await connection.execute(_INSERT_AUDIT_EVENT, audit_row)
 
 
 async def add_version(session: AsyncSession, version: EntityVersion) -> None:

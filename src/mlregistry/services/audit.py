@@ -27,20 +27,23 @@ def note(
     **details: Any,
 ) -> None:
     """Record that `caller` did `action` to a resource, in the current transaction."""
-    session.add(
-        AuditEvent(
-            occurred_at=utcnow(),
-            subject_id=caller.subject_id,
-            subject_type=caller.subject_type,
-            subject_slug=caller.slug,
-            subject=caller.as_subject(),
-            token_id=caller.token_id,
-            action=action,
-            resource_type=resource_type,
-            resource_id=str(resource_id),
-            details={key: value for key, value in details.items() if value is not None},
-        )
-    )
+    session.add(AuditEvent(**row(caller, action, resource_type, resource_id, **details)))
+
+
+def row(caller: Caller, action: str, resource_type: str, resource_id: object, **details: Any) -> dict[str, Any]:
+    """The columns of an audit event, for a write path that inserts it itself (in the same transaction)."""
+    return {
+        "occurred_at": utcnow(),
+        "subject_id": caller.subject_id,
+        "subject_type": caller.subject_type,
+        "subject_slug": caller.slug,
+        "subject": caller.as_subject(),
+        "token_id": caller.token_id,
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": str(resource_id),
+        "details": {key: value for key, value in details.items() if value is not None},
+    }
 
 
 def event_to_wire(event: AuditEvent) -> dict[str, Any]:
