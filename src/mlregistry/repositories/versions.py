@@ -142,7 +142,7 @@ def _statement_for_dialect(session: AsyncSession, built: dict[str, Any], build: 
     dialect = session.get_bind().dialect.name
     statement = built.get(dialect)
     if statement is None:
-        statement = built[dialect] = build(postgresql.insert if dialect == "postgresql" else sqlite.insert)
+        statement = built[dialect] = build(_insert(session))
     return statement
 
 

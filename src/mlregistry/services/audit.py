@@ -27,7 +27,12 @@ def note(
     **details: Any,
 ) -> None:
     """Record that `caller` did `action` to a resource, in the current transaction."""
-    session.add(AuditEvent(**row(caller, action, resource_type, resource_id, **details)))
+    add(session, row(caller, action, resource_type, resource_id, **details))
+
+
+def add(session: AsyncSession, event: dict[str, Any]) -> None:
+    """Record an event made by `row` in the current transaction (its session's next flush writes it)."""
+    session.add(AuditEvent(**event))
 
 
 def row(caller: Caller, action: str, resource_type: str, resource_id: object, **details: Any) -> dict[str, Any]:

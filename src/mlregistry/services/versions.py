@@ -20,7 +20,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from mlregistry.auth.subject import Caller
-from mlregistry.orm import AuditEvent, EntityVersion, MlRepo
+from mlregistry.orm import EntityVersion, MlRepo
 from mlregistry.orm.base import utcnow
 from mlregistry.repositories import runs as run_queries
 from mlregistry.repositories import versions as queries
@@ -224,7 +224,7 @@ async def _apply(
         number = allocated
     wire["version"] = number
     created_at = utcnow()  # taken after the allocation so that creation order follows numbering
-    fresh = False
+    fresh = staged is None and alias is None  # the common apply: nothing to write but the version and audit row
     try:
         if staged is not None:
             staged.version = number
@@ -248,16 +248,15 @@ async def _apply(
                 state=STATE_FINALIZED,
                 storage_root=_source_uri(wire),
             )
-            fresh = alias is None
         audit_row = audit.row(
             caller, "create", family.manifest_type, version_id, ml_repo=repo.name, name=name, version=number
         )
-        if fresh:  # the common apply: two INSERTs, no unit of work
+        if fresh:  # two INSERTs, no unit of work
             await queries.insert_new_version(session, staged, audit_row)
         else:
             if alias is not None:
                 labels.open_interval(session, caller, LABEL_ALIAS, alias, staged, created_at)
-            session.add(AuditEvent(**audit_row))
+            audit.add(session, audit_row)
             await queries.add_version(session, staged)  # one flush: the version, its alias, its history, the audit row
     except IntegrityError as exc:
         raise _alias_conflict(family, name, alias, exc) from exc
