@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -235,3 +236,25 @@ def test_first_start_without_bootstrap_token_shows_a_working_admin_token_once(tm
             assert client.get(f"{API}/models").status_code == 200
     with ServeProcess(env, tmp_path / "serve-again.log") as again:
         assert not [record for record in again.log_records() if "admin_token" in record]
+
+
+def test_a_served_worker_freezes_what_it_built_at_start_and_a_plain_app_does_not(tmp_path: Path) -> None:
+    """A worker's startup objects (about 240,000) are out of the collector's sight: full collections walked
+    them all, stalling the event loop for 100+ ms under load. An app built in-process (tests) stays
+    collectable."""
+    probe = (
+        "import gc, json\n"
+        "from mlregistry.app import GC_THRESHOLDS, create_app, create_app_from_env\n"
+        "create_app()\n"
+        "plain = gc.get_freeze_count()\n"
+        "create_app_from_env()\n"
+        "print(json.dumps({'plain': plain, 'served': gc.get_freeze_count(), "
+        "'threshold': list(gc.get_threshold()), 'expected': list(GC_THRESHOLDS)}))\n"
+    )
+    env = {**os.environ, **serve_env(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["plain"] == 0
+    assert figures["served"] > 100_000
+    assert figures["threshold"] == figures["expected"] != [700, 10, 10]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -64,6 +65,8 @@ REGISTRY_ROUTERS = (
 )
 # The NeMo-style entity API has its own paths (`/apis/...`), served at the root.
 ENTITY_ROUTERS = (workspaces.router, workspace_models.router)
+# The collector's thresholds in a served worker (generation 0 allocations, then collections of 0 and 1).
+GC_THRESHOLDS = (10_000, 20, 20)
 
 
 def create_oidc_verifier(settings: Settings) -> OidcVerifier | None:
@@ -153,4 +156,21 @@ def create_app_from_env() -> FastAPI:
     """Entry point for `uvicorn --factory` (each worker process builds its own app and logging)."""
     settings = load_settings()
     configure_logging(settings)
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_objects()
+    return app
+
+
+def freeze_startup_objects() -> None:
+    """Move everything a worker built at start (modules, routes, schemas, the ORM's mappers) out of the
+    garbage collector's sight, and collect the young generation less often.
+
+    These objects live as long as the process, yet every full collection walked all of them: about
+    240,000 objects, 105-155 ms of a stalled event loop several times a minute under load, which was
+    the tail of every latency (p99). Frozen objects are never collected; only a served worker does
+    this, once, so an application built and dropped (tests) stays collectable. A request allocates
+    thousands of objects that its own end frees by reference counting; with the default threshold
+    (700) each one paid for several collections of the young generation that found nothing."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
