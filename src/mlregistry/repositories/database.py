@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -26,6 +28,25 @@ logger = logging.getLogger(__name__)
 
 STATS_SEEN = "mlregistry_statistics_seen"
 SQLITE_STATS_CHECK_SECONDS = 30.0
+
+
+# Nineteen digits in a row may be an integer beyond 64 bits, which orjson would read as a float. The check
+# maps every digit to "0" and every other byte to a space, then looks for nineteen zeros: a few hundred
+# nanoseconds for a manifest, where a regular expression takes microseconds.
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_NUMBER = b"0" * 19
+
+
+def load_document(text: str) -> Any:
+    """A stored JSON document, decoded by orjson (several times cheaper than the standard library on a
+    list page's manifests) wherever the two agree; documents orjson would read differently (integers
+    beyond 64 bits, NaN and infinities, lone surrogates) are decoded by the standard library."""
+    if _LONG_NUMBER not in text.encode("utf-8", "surrogatepass").translate(_DIGITS_ONLY):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -212,7 +233,7 @@ def create_database(settings: Settings) -> Database:
             },
         )
     # Bound parameters stay out of error messages (and so out of logs): they can carry secrets.
-    engine = create_async_engine(url, hide_parameters=True, **kwargs)
+    engine = create_async_engine(url, hide_parameters=True, json_deserializer=load_document, **kwargs)
     if url.startswith("sqlite"):
         _configure_sqlite(engine)
     elif settings.db_pool_ping_idle_seconds > 0:
