@@ -1,5 +1,6 @@
-"""Offset pages of version lists, whichever end of the index a page is read from: every window equals the
-same slice of the whole list, the total stays exact, and pages past the end are empty."""
+"""Offset pages of version and model lists, whichever end of the index a page is read from: every window
+equals the same slice of the whole list, the total stays exact (also when the page that carries it is the
+first, short or empty), and pages past the end are empty."""
 
 from __future__ import annotations
 
@@ -60,6 +61,39 @@ def test_every_offset_page_is_the_slice_of_the_whole_list(server: LiveServer, us
         assert page(0, 100, tag=gold)[0] == [version["id"] for version in [*other[::2][::-1], first[7]]]
         newest_first, _ = page(0, 100, model_id=model_id)
         assert newest_first == [version["id"] for version in reversed(first) if version is not first[5]]
+
+
+def test_every_offset_page_of_the_model_list_is_the_slice_of_the_whole_list(server: LiveServer, user: LiveUser) -> None:
+    with server.client(user) as client:
+        repo = create_repo(client)
+        name = repo["manifest"]["name"]
+        for index in range(7):
+            apply_model_version(client, name, f"model-{index}")
+        apply_model_version(client, name, "model-3")  # a second version: still one model
+        doomed = apply_model_version(client, name, "emptied")
+        assert client.delete(f"{API}/model-versions/{doomed['id']}").status_code == 200  # a model with no version
+
+        def page(offset: int, limit: int, **params: Any) -> tuple[list[str], int]:
+            answer = client.get(f"{API}/models", params={**params, "offset": offset, "limit": limit})
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            return [item["name"] for item in body["data"]], body["pagination"]["total"]
+
+        cases: list[dict[str, Any]] = [
+            {"ml_repo_id": repo["id"]},
+            {"ml_repo_id": repo["id"], "include_empty_models": False},
+            {"ml_repo_id": repo["id"], "name": "model-3"},
+            {"ml_repo_id": repo["id"], "name": "no-such-model"},
+        ]
+        for params in cases:
+            whole, total = page(0, 100, **params)
+            assert total == len(whole)
+            for offset in range(total + 3):
+                assert page(offset, LIMIT, **params) == (whole[offset : offset + LIMIT], total), (params, offset)
+        assert page(0, 100, ml_repo_id=repo["id"])[1] == 8
+        assert page(0, 100, ml_repo_id=repo["id"], include_empty_models=False)[1] == 7
+        assert page(0, 1, ml_repo_id=repo["id"], name="model-3") == (["model-3"], 1)
+        assert page(5, 1, ml_repo_id=repo["id"], name="no-such-model") == ([], 0)
 
 
 def test_tag_rows_written_before_the_list_order_columns_are_filled_by_the_migration(

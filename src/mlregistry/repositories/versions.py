@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Select,
+    String,
     Table,
     and_,
     bindparam,
     case,
+    cast,
     delete,
     exists,
     func,
@@ -38,9 +40,35 @@ LABEL_TAG = "tag"
 LABEL_ALIAS = "alias"
 
 
+class VersionRecord(NamedTuple):
+    """A version's columns as a list page reads them: what the presenters show, without an ORM instance
+    (identity map, instrumentation, change tracking), which cost a sixth of a 100-version page. Read-only:
+    a change goes through `EntityVersion`."""
+
+    id: str
+    entity_id: str
+    ml_repo_id: int
+    family: str
+    version: int | None
+    state: str
+    manifest: dict[str, Any]
+    version_alias: str | None
+    run_id: str | None
+    step: int
+    storage_root: str | None
+    tags: list[str]
+    metrics: list[dict[str, Any]]
+    created_by_subject: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+_RECORD_COLUMNS = tuple(EntityVersion.__table__.columns[name] for name in VersionRecord._fields)
+assert {column.key for column in EntityVersion.__table__.columns} == set(VersionRecord._fields), "a column is missing"
+
+
 @dataclass
-class VersionRow:
-    version: EntityVersion
+class _VersionInRepo:
     entity_name: str
     access: Access[MlRepo]
 
@@ -50,10 +78,23 @@ class VersionRow:
 
 
 @dataclass
+class VersionRow(_VersionInRepo):
+    version: EntityVersion
+
+
+@dataclass
+class VersionRecordRow(_VersionInRepo):
+    """A list page's row: the version as a read-only record."""
+
+    version: VersionRecord
+
+
+@dataclass
 class EntityRow:
     entity: Entity
     access: Access[MlRepo]
     latest: EntityVersion | None
+    run_steps: list[int] = field(default_factory=list)
 
     @property
     def ml_repo_name(self) -> str:
@@ -303,8 +344,12 @@ async def find_entity(session: AsyncSession, ml_repo_id: int, family: str, name:
 _REPO_DOCUMENTS_UNREAD = (defer(MlRepo.manifest, raiseload=True), defer(MlRepo.created_by_subject, raiseload=True))
 
 
+# Built once: an alias costs a copy of every column each time it is made.
+_LATEST = aliased(EntityVersion, name="latest_version")
+
+
 def _entity_select(scope: AccessScope) -> Select[Any]:
-    latest = aliased(EntityVersion)
+    latest = _LATEST
     return (
         select(Entity, MlRepo, scope.rank_column(MlRepo.id), latest)
         .join(MlRepo, MlRepo.id == Entity.ml_repo_id)
@@ -343,49 +388,65 @@ def _entity_conditions(filters: EntityFilters, scope: AccessScope) -> list[Any]:
 
 
 async def list_entities(
-    session: AsyncSession, filters: EntityFilters, scope: AccessScope, *, offset: int, limit: int
+    session: AsyncSession,
+    filters: EntityFilters,
+    scope: AccessScope,
+    *,
+    offset: int,
+    limit: int,
+    run_steps: bool = False,
 ) -> tuple[list[EntityRow], int]:
+    """A page of entities and the exact total, in one statement: the count is a subquery evaluated once
+    beside the page. `run_steps`: each row also brings its entity's steps (`EntityRow.run_steps`)."""
     conditions = _entity_conditions(filters, scope)
-    page = await _entity_rows(
-        session,
-        scope,
-        _entity_select(scope)
-        .where(*conditions)
-        .order_by(Entity.created_at.desc(), Entity.id.desc())
-        .offset(offset)
-        .limit(limit),
+    counted = select(func.count()).select_from(Entity).where(*conditions).correlate(None).scalar_subquery()
+    statement = _entity_select(scope).add_columns(counted)
+    if run_steps:
+        statement = statement.add_columns(_run_steps_column(filters.run_id))
+    result = await session.execute(
+        statement.where(*conditions).order_by(Entity.created_at.desc(), Entity.id.desc()).offset(offset).limit(limit)
     )
-    total = await session.scalar(select(func.count()).select_from(Entity).where(*conditions))
-    return page, int(total or 0)
+    page: list[EntityRow] = []
+    total = 0
+    for row in result.all():
+        steps = _parse_steps(row[5]) if run_steps else []
+        page.append(EntityRow(entity=row[0], access=scope.access(row[1], row[2]), latest=row[3], run_steps=steps))
+        total = int(row[4])
+    if not page and offset > 0:  # past the end: the page brought no row to carry the count
+        total = int(await session.scalar(select(func.count()).select_from(Entity).where(*conditions)) or 0)
+    return page, total
 
 
-async def run_steps_of(
-    session: AsyncSession, entity_ids: Sequence[str], run_id: str | None = None
-) -> dict[str, list[int]]:
-    """Each entity's distinct steps of its finalized versions that name a run (that run only, if given),
-    ascending: one query for a whole page of entities."""
-    found: dict[str, list[int]] = {entity_id: [] for entity_id in entity_ids}
-    if not found:
-        return found
-    conditions: list[Any] = [
-        EntityVersion.entity_id.in_(list(found)),
-        EntityVersion.state == STATE_FINALIZED,
-        EntityVersion.run_id.is_not(None) if run_id is None else EntityVersion.run_id == run_id,
-    ]
-    rows = await session.execute(
-        select(EntityVersion.entity_id, EntityVersion.step)
-        .where(*conditions)
-        .distinct()
-        .order_by(EntityVersion.entity_id, EntityVersion.step)
-    )
-    for entity_id, step in rows.all():
-        found[entity_id].append(int(step))
-    return found
-
-
-def _version_select(scope: AccessScope) -> Select[Any]:
+def _run_steps_column(run_id: str | None) -> Any:
+    """The entity's steps of its finalized versions that name a run (that run only, if given), as one
+    comma-separated string: one value per entity, however many versions it has."""
     return (
-        select(EntityVersion, Entity.name, MlRepo, scope.rank_column(MlRepo.id))
+        select(func.aggregate_strings(cast(EntityVersion.step, String), ","))
+        .where(
+            EntityVersion.entity_id == Entity.id,
+            EntityVersion.state == STATE_FINALIZED,
+            EntityVersion.run_id.is_not(None) if run_id is None else EntityVersion.run_id == run_id,
+        )
+        .scalar_subquery()
+    )
+
+
+def _parse_steps(joined: str | None) -> list[int]:
+    """Distinct and ascending, as the wire lists them."""
+    return sorted({int(step) for step in joined.split(",")}) if joined else []
+
+
+async def run_steps_of(session: AsyncSession, entity_id: str) -> list[int]:
+    """One entity's steps (as `_run_steps_column`), distinct and ascending."""
+    joined = await session.scalar(select(_run_steps_column(None)).select_from(Entity).where(Entity.id == entity_id))
+    return _parse_steps(joined)
+
+
+def _version_select(scope: AccessScope, *, records: bool = False) -> Select[Any]:
+    """`records`: the versions' columns (read as `VersionRecord`s), not `EntityVersion` instances."""
+    versions: Sequence[Any] = _RECORD_COLUMNS if records else (EntityVersion,)
+    return (
+        select(*versions, Entity.name, MlRepo, scope.rank_column(MlRepo.id))
         .join(Entity, Entity.id == EntityVersion.entity_id)
         .join(MlRepo, MlRepo.id == EntityVersion.ml_repo_id)
         .options(*_REPO_DOCUMENTS_UNREAD)
@@ -440,7 +501,7 @@ def _version_conditions(filters: VersionFilters, scope: AccessScope, *, tag_orde
 
 async def list_versions(
     session: AsyncSession, filters: VersionFilters, scope: AccessScope, *, offset: int, limit: int
-) -> tuple[list[VersionRow], int]:
+) -> tuple[list[VersionRecordRow], int]:
     single_entity = filters.entity_id is not None or (
         filters.name is not None and (filters.ml_repo_id is not None or filters.ml_repo_name is not None)
     )
@@ -461,20 +522,30 @@ async def list_versions(
             .where(*_tag_table_conditions(filters, scope), *conditions)
         )
         page_keys = [VersionTag.version_created_at, VersionTag.version_id]
-    total = await _count_versions(session, filters, scope, conditions, tag_ordered=tag_ordered)
-    if offset >= total:
-        return [], total
-    # A page past the middle is read from the other end of the same index: the last page of a model with
-    # 100,000 versions skips a few entries, not 99,900. The total is exact, so the window is the same.
+    counted = _count_versions(filters, scope, conditions, tag_ordered=tag_ordered)
     page_order = [key.desc() for key in page_keys]
-    if offset > total // 2:
-        page_order = [key.asc() for key in page_keys]
-        offset, limit = max(0, total - offset - limit), min(limit, total - offset)
+    statement = _version_select(scope, records=True)
+    total: int | None = None
+    if offset == 0:
+        # The first page, the one most lists ask for: page and exact total in one statement (the count is a
+        # subquery evaluated once beside the page; an empty first page means a total of 0).
+        statement = statement.add_columns(counted.correlate(None).scalar_subquery())
+    else:
+        total = int(await session.scalar(counted) or 0)
+        if offset >= total:
+            return [], total
+        # A page past the middle is read from the other end of the same index: the last page of a model with
+        # 100,000 versions skips a few entries, not 99,900. The total is exact, so the window is the same.
+        if offset > total // 2:
+            page_order = [key.asc() for key in page_keys]
+            offset, limit = max(0, total - offset - limit), min(limit, total - offset)
     # Deferred join: the page is chosen on the version table alone, walking an index in list order (and
     # skipping an offset over index entries, not over whole rows); only its rows are then joined and read.
     page = candidates.order_by(*page_order).offset(offset).limit(limit).subquery()
-    result = await session.execute(_version_select(scope).join(page, page.c.id == EntityVersion.id).order_by(*order))
-    return [_version_row(scope, row) for row in result.all()], total
+    rows = (await session.execute(statement.join(page, page.c.id == EntityVersion.id).order_by(*order))).all()
+    if total is None:
+        total = int(rows[0][_RECORD_WIDTH + 3]) if rows else 0
+    return [_record_row(scope, row) for row in rows], total
 
 
 def _tag_table_conditions(filters: VersionFilters, scope: AccessScope) -> list[Any]:
@@ -488,18 +559,17 @@ def _tag_table_conditions(filters: VersionFilters, scope: AccessScope) -> list[A
     return conditions
 
 
-async def _count_versions(
-    session: AsyncSession,
+def _count_versions(
     filters: VersionFilters,
     scope: AccessScope,
     conditions: list[Any],
     *,
     tag_ordered: bool = False,
-) -> int:
-    """The exact total. Filters that select whole entities read their kept counts (a sum over the matching
-    entities, not over their versions); a tag alone (in a repo or everywhere) is an index-only count of the
-    tag table, which holds finalized versions only; other filters on version attributes count the matching
-    versions."""
+) -> Select[Any]:
+    """The statement of the exact total. Filters that select whole entities read their kept counts (a sum
+    over the matching entities, not over their versions); a tag alone (in a repo or everywhere) is an
+    index-only count of the tag table, which holds finalized versions only; other filters on version
+    attributes count the matching versions."""
     if tag_ordered:
         tag_conditions = _tag_table_conditions(filters, scope)
         only_tag = filters.entity_id is None and filters.name is None and filters.ml_repo_name is None
@@ -507,7 +577,7 @@ async def _count_versions(
         counted = select(func.count()).select_from(VersionTag).where(*tag_conditions)
         if not only_tag:
             counted = counted.join(EntityVersion, EntityVersion.id == VersionTag.version_id).where(*conditions)
-        return int(await session.scalar(counted) or 0)
+        return counted
     per_version = (
         filters.version is not None
         or filters.tag is not None
@@ -516,8 +586,7 @@ async def _count_versions(
         or filters.run_steps
     )
     if per_version:
-        total = await session.scalar(select(func.count()).select_from(EntityVersion).where(*conditions))
-        return int(total or 0)
+        return select(func.count()).select_from(EntityVersion).where(*conditions)
     entity_conditions: list[Any] = [Entity.family == filters.family]
     if filters.entity_id is not None:
         entity_conditions.append(Entity.id == filters.entity_id)
@@ -530,12 +599,23 @@ async def _count_versions(
     scoped = scope.clause(Entity.ml_repo_id)
     if scoped is not None:
         entity_conditions.append(scoped)
-    total = await session.scalar(select(func.coalesce(func.sum(Entity.version_count), 0)).where(*entity_conditions))
-    return int(total or 0)
+    return select(func.coalesce(func.sum(Entity.version_count), 0)).where(*entity_conditions)
 
 
 def _version_row(scope: AccessScope, row: Any) -> VersionRow:
     return VersionRow(version=row[0], entity_name=row[1], access=scope.access(row[2], row[3]))
+
+
+_RECORD_WIDTH = len(_RECORD_COLUMNS)
+
+
+def _record_row(scope: AccessScope, row: Any) -> VersionRecordRow:
+    width = _RECORD_WIDTH
+    return VersionRecordRow(
+        version=VersionRecord._make(row[:width]),
+        entity_name=row[width],
+        access=scope.access(row[width + 1], row[width + 2]),
+    )
 
 
 _VERSION_BY_ID: dict[tuple[str, bool], Any] = {}

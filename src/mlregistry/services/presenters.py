@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from mlregistry.orm import DataDirectory, MlRepo, Workspace, WorkspaceMember, WorkspaceModel
-from mlregistry.repositories.versions import EntityRow, VersionRow
+from mlregistry.repositories.versions import EntityRow, VersionRecordRow, VersionRow
 from mlregistry.services.families import Family
 from mlregistry.services.fqn import entity_fqn, version_fqn
 
@@ -28,7 +28,7 @@ def ml_repo_to_wire(repo: MlRepo, tenant: str) -> dict[str, Any]:
 
 
 def version_to_wire(
-    row: VersionRow,
+    row: VersionRow | VersionRecordRow,
     family: Family,
     tenant: str,
     *,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from mlregistry.repositories.versions import (
     STATE_STAGED,
     EntityFilters,
     VersionFilters,
+    VersionRecordRow,
     VersionRow,
 )
 from mlregistry.schemas.manifests import manifest_to_wire
@@ -550,7 +552,7 @@ async def list_versions(
 
 
 async def _run_metrics(
-    session: AsyncSession, family: Family, rows: list[VersionRow]
+    session: AsyncSession, family: Family, rows: Sequence[VersionRow | VersionRecordRow]
 ) -> dict[str, list[dict[str, Any]]]:
     """The metrics each version's run logged at the version's step: one query for the whole page."""
     if not family.has_metrics:
@@ -655,8 +657,8 @@ async def get_entity(
     """`with_run_steps=False` leaves `run_steps` empty: reading them visits every version that names a
     run, which a caller that does not show them (the console) need not pay for on a big entity."""
     row = await _authorized_entity(session, caller, family, entity_id, Role.VIEWER)
-    steps = await queries.run_steps_of(session, [entity_id]) if with_run_steps else {entity_id: []}
-    return entity_to_wire(row, family, settings.tenant_name, run_steps=steps[entity_id])
+    steps = await queries.run_steps_of(session, entity_id) if with_run_steps else []
+    return entity_to_wire(row, family, settings.tenant_name, run_steps=steps)
 
 
 async def delete_entity(session: AsyncSession, caller: Caller, family: Family, entity_id: str) -> None:
@@ -692,12 +694,8 @@ async def list_entities(
         if filters.name not in (None, parsed.name):
             return [], 0
         filters.name, filters.ml_repo_name = parsed.name, parsed.ml_repo
-    rows, total = await queries.list_entities(session, filters, repo_scope(caller), offset=offset, limit=limit)
     # Filtered by a run, each entity shows the steps of that run; else of every run that logged it.
-    entity_ids = [row.entity.id for row in rows]
-    steps = (
-        await queries.run_steps_of(session, entity_ids, query.run_id)
-        if with_run_steps
-        else {entity_id: [] for entity_id in entity_ids}
+    rows, total = await queries.list_entities(
+        session, filters, repo_scope(caller), offset=offset, limit=limit, run_steps=with_run_steps
     )
-    return [entity_to_wire(row, family, settings.tenant_name, run_steps=steps[row.entity.id]) for row in rows], total
+    return [entity_to_wire(row, family, settings.tenant_name, run_steps=row.run_steps) for row in rows], total
