@@ -224,9 +224,12 @@ def create_database(settings: Settings) -> Database:
             pool_recycle=1800,
             connect_args={
                 "server_settings": {
-                    # Plan each execution for its own parameters: prepared statements are cached per
-                    # connection, and a generic plan chosen while a table was small stays bad as it grows.
-                    "plan_cache_mode": "force_custom_plan",
+                    # PostgreSQL's default: a prepared statement keeps a generic plan once it costs no
+                    # more than the plans made for each execution's parameters. Re-planning every
+                    # execution (force_custom_plan) was most of a list's database CPU. The lists' generic
+                    # plans are the same index walks, and a growing table's ANALYZE (autovacuum) drops the
+                    # cached plans, so they are chosen again for the table's new size.
+                    "plan_cache_mode": "auto",
                     # JIT compilation costs more than it saves on these short indexed queries.
                     "jit": "off",
                 }
