@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else None
         )
         listener_task = None
-        caches = [c for c in (caller_cache, database.webhook_cache) if c is not None and c.enabled]
+        caches = [c for c in (caller_cache, database.webhook_cache, database.repo_cache) if c is not None and c.enabled]
         if caches and database.engine.dialect.name == "postgresql":
             listener_task = asyncio.create_task(change_listener(caches, database.listen_dsn()))
         try:

@@ -66,6 +66,14 @@ TOKEN_CACHE_LOOKUPS = Counter(
     registry=REGISTRY,
 )
 
+REPO_CACHE_LOOKUPS = Counter(
+    "mlregistry_repo_cache_lookups",
+    "ML repos named by a write (with the caller's collaborator role) looked up in this process's cache, by "
+    "result: hit, miss, or bypass (the process is not listening for changes, so it reads them from the database).",
+    ("result",),
+    registry=REGISTRY,
+)
+
 WEBHOOK_CACHE_LOOKUPS = Counter(
     "mlregistry_webhook_cache_lookups",
     "ML repos' active webhooks looked up in this process's cache before an event is queued, by result: hit, "

@@ -107,6 +107,15 @@ class Settings(BaseSettings):
         "event it could queue (0: read it each time). Creating, changing or deleting a webhook clears every "
         "process's list when it commits, as for the token cache; this bound holds in any case.",
     )
+    repo_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="How long a server process may keep an ML repo, and the caller's collaborator role on it, as "
+        "read by a write that names the repo (a version apply; 0: read it each time). Changing an ML repo or its "
+        "collaborators clears every process's cache when it commits, as for the token cache; this bound holds in "
+        "any case.",
+    )
     apply_replay_window_seconds: float = Field(
         60.0,
         ge=0,

@@ -8,11 +8,13 @@ never past the token's or the account's expiry.
 
 The webhook cache (repositories/webhooks.py) keeps, per ML repo, the active webhooks that could want its
 events, so that a write with no webhook to notify (nearly all) sends no statement for them; its entries live
-at most `MLREGISTRY_WEBHOOK_CACHE_SECONDS`.
+at most `MLREGISTRY_WEBHOOK_CACHE_SECONDS`. The repo cache (repositories/ml_repos.py) keeps an ML repo by name
+with the caller's collaborator rank on it, for writes that name their repo (a version apply), for at most
+`MLREGISTRY_REPO_CACHE_SECONDS`.
 
 Invalidation: every statement that writes one of the tracked tables (users, tokens, teams, team members,
-virtual accounts and their tokens, webhooks, ML repos) marks its transaction; when such a transaction
-commits, this process's caches are cleared and the other processes are told:
+virtual accounts and their tokens, webhooks, ML repos and their collaborators) marks its transaction; when
+such a transaction commits, this process's caches are cleared and the other processes are told:
 - on PostgreSQL by `pg_notify('mlregistry_identity', '')` in that same transaction (delivered on commit
   only); each server process listens on its own connection and, while that connection is down, does not
   use its cache at all (it resolves every token from the database until it listens again, and clears the
@@ -52,8 +54,9 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "mlregistry_identity"
 IDENTITY_TABLES = ("users", "tokens", "teams", "team_members", "virtual_accounts", "virtual_account_tokens")
-# ml_repos too: deleting a repo deletes its webhooks by cascade, with no statement naming them.
-TRACKED_TABLES = (*IDENTITY_TABLES, "webhooks", "ml_repos")
+# ml_repos too: deleting a repo deletes its webhooks by cascade, with no statement naming them; ml_repos and
+# their collaborators are what the repo cache keeps (repositories/ml_repos.py).
+TRACKED_TABLES = (*IDENTITY_TABLES, "webhooks", "ml_repos", "ml_repo_collaborators")
 _TRACKED_WRITE = re.compile(
     r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(?:" + "|".join(TRACKED_TABLES) + r")\"?[\s(]",
     re.IGNORECASE,

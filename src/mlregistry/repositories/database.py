@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from mlregistry.auth import cache
+from mlregistry.repositories.ml_repos import RepoCache
 from mlregistry.repositories.webhooks import WebhookCache
 from mlregistry.settings import Settings
 
@@ -122,6 +123,8 @@ class Database:
     identity_stamp: Path | None = None
     # Active webhooks by ML repo (repositories/webhooks.py); cleared with the token cache.
     webhook_cache: WebhookCache | None = None
+    # ML repos by name with the caller's rank (repositories/ml_repos.py); cleared with the token cache.
+    repo_cache: RepoCache | None = None
     _write_lock: asyncio.Lock | None = field(default=None, init=False)
     _write_lock_owner: asyncio.Task[object] | None = field(default=None, init=False)
 
@@ -252,7 +255,10 @@ def create_database(settings: Settings) -> Database:
     stamp = cache.stamp_path(engine.url.database) if url.startswith("sqlite") else None
     # On PostgreSQL the webhook cache is used once this process listens for changes (the app's lifespan).
     webhook_cache = WebhookCache(settings.webhook_cache_seconds, stamp=stamp, listening=url.startswith("sqlite"))
-    session_class: type[Session] = type("RegistrySession", (Session,), {"webhook_cache": webhook_cache})
+    repo_cache = RepoCache(settings.repo_cache_seconds, stamp=stamp, listening=url.startswith("sqlite"))
+    session_class: type[Session] = type(
+        "RegistrySession", (Session,), {"webhook_cache": webhook_cache, "repo_cache": repo_cache}
+    )
     cache.track_identity_writes(engine.sync_engine, session_class, stamp=stamp)
     return Database(
         engine=engine,
@@ -261,4 +267,5 @@ def create_database(settings: Settings) -> Database:
         serialize_writes=url.startswith("sqlite"),
         identity_stamp=stamp,
         webhook_cache=webhook_cache,
+        repo_cache=repo_cache,
     )

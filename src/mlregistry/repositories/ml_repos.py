@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlregistry.auth.cache import SignalledCache
+from mlregistry.metrics import REPO_CACHE_LOOKUPS
 from mlregistry.orm import MlRepo
 from mlregistry.repositories.access import Access, AccessScope
 
@@ -36,6 +39,34 @@ async def get_by_name(session: AsyncSession, scope: AccessScope, name: str) -> A
     statement = scope.statement_for(_BY_NAME, _by_name)
     row = (await session.execute(statement, {"name": name, **scope.parameters()})).first()
     return scope.access(row[0], row[1]) if row else None
+
+
+class RepoCache(SignalledCache[tuple[str, bool, frozenset[str]], tuple[MlRepo, int]]):
+    """By (name, the scope's rank inputs): an ML repo, detached, and the caller's collaborator rank on it. Cleared
+    in every process when a transaction that wrote ML repos or their collaborators (or identities) commits
+    (auth.cache). Entries are shared by requests: their repos are read, never changed or added to a session."""
+
+    def __init__(self, seconds: float, *, stamp: Path | None = None, listening: bool = True) -> None:
+        super().__init__(seconds, REPO_CACHE_LOOKUPS, stamp=stamp, listening=listening)
+
+
+async def get_by_name_cached(session: AsyncSession, scope: AccessScope, name: str) -> Access[MlRepo] | None:
+    """`get_by_name`, answered from the database's repo cache when it holds the repo for this scope (the
+    session's class carries the cache). For reading the repo only: the instance may serve other requests."""
+    cache: RepoCache | None = getattr(session.sync_session, "repo_cache", None)
+    if cache is None or not cache.enabled:
+        return await get_by_name(session, scope, name)
+    # What the rank depends on: nothing for an unrestricted scope, else the caller's principals.
+    key = (name, scope.unrestricted, frozenset() if scope.unrestricted else scope.principals)
+    kept = cache.lookup(key)
+    if kept is not None:
+        return scope.access(kept[0], kept[1])
+    generation = cache.generation  # after the lookup: it clears a stale cache first
+    found = await get_by_name(session, scope, name)
+    if found is not None:
+        session.expunge(found.resource)
+        cache.store(key, (found.resource, found.collaborator_rank), None, generation)
+    return found
 
 
 async def readable_with_rank(session: AsyncSession, scope: AccessScope) -> list[tuple[MlRepo, int]]:

@@ -47,7 +47,8 @@ async def caller_role(session: AsyncSession, caller: Caller, ml_repo_id: str) ->
 
 
 async def repo_by_name(session: AsyncSession, caller: Caller, name: str, needed: Role) -> MlRepo:
-    found = await repo_queries.get_by_name(session, repo_scope(caller), name)
+    """The repo a write names, for reading only (it may come from the process's repo cache)."""
+    found = await repo_queries.get_by_name_cached(session, repo_scope(caller), name)
     return authorize(caller, found, needed, not_found=_not_found(name))
 
 
