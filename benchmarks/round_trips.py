@@ -58,7 +58,7 @@ def main() -> None:
     upgrade_to_head(settings)
     _in_transaction(settings, lambda session: identity.bootstrap_admin(session, settings))
     app = create_app(settings)
-    counts = {"statements": 0, "pings": 0}
+    counts = {"statements": 0, "pings": 0, "transactions": 0}
     headers = {"Authorization": f"Bearer {TOKEN}"}
     with TestClient(app) as client:
         engine = app.state.database.engine.sync_engine
@@ -75,6 +75,17 @@ def main() -> None:
             return bool(ping(connection))
 
         engine.dialect.do_ping = counted_ping  # type: ignore[method-assign]
+        if args.postgres_url:
+            # BEGIN and COMMIT are sent by asyncpg's Transaction, not as cursor statements: count its starts.
+            import asyncpg.transaction
+
+            start = asyncpg.transaction.Transaction.start
+
+            async def counted_start(transaction: Any) -> None:
+                counts["transactions"] += 1
+                await start(transaction)
+
+            asyncpg.transaction.Transaction.start = counted_start  # type: ignore[method-assign]
         repo = client.put(
             f"{API}/ml-repos",
             headers=headers,
@@ -91,13 +102,14 @@ def main() -> None:
         version_ids = []
 
         def measure(label: str, send: Any) -> None:
-            counts.update(statements=0, pings=0)
+            counts.update(statements=0, pings=0, transactions=0)
             for i in range(args.requests):
                 response = send(i)
                 assert response.status_code < 300, response.text
             print(
                 f"{label:38} {counts['statements'] / args.requests:5.1f} statements"
-                f" {counts['pings'] / args.requests:4.1f} pings per request"
+                f" {counts['pings'] / args.requests:4.1f} pings"
+                f" {counts['transactions'] / args.requests:4.1f} BEGIN/COMMIT pairs per request"
             )
 
         def apply(i: int) -> Any:

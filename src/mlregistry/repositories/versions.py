@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    JSON,
     Select,
     String,
     Table,
+    Text,
     and_,
     bindparam,
     case,
@@ -20,6 +23,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     update,
@@ -227,6 +231,31 @@ def _upsert_allocating(insert: Any) -> Any:
     )
 
 
+def _allocation_parameters(
+    entity_id: str,
+    ml_repo_id: int,
+    family: str,
+    name: str,
+    version_id: str,
+    replay_digest: str | None,
+    replay_until: datetime | None,
+    created_by_subject: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """The parameters of `_upsert_allocating`'s statement."""
+    return {
+        "entity_id": entity_id,
+        "ml_repo_id": ml_repo_id,
+        "family": family,
+        "name": name,
+        "version_id": version_id,
+        "replay_digest": replay_digest,
+        "replay_until": replay_until,
+        "created_by_subject": created_by_subject,
+        "now": now,
+    }
+
+
 async def upsert_entity_allocating(
     session: AsyncSession,
     *,
@@ -252,21 +281,167 @@ async def upsert_entity_allocating(
     `allocate_next_version` (the row is still locked by this writer). A concurrent identical apply waits for
     the lock and so sees the apply it repeats."""
     statement = _statement_for_dialect(session, _UPSERT_ALLOCATING, _upsert_allocating)
-    parameters = {
-        "entity_id": entity_id,
-        "ml_repo_id": ml_repo_id,
-        "family": family,
-        "name": name,
-        "version_id": version_id,
-        "replay_digest": replay_digest,
-        "replay_until": replay_until,
-        "created_by_subject": created_by_subject,
-        "now": now,
-    }
+    parameters = _allocation_parameters(
+        entity_id, ml_repo_id, family, name, version_id, replay_digest, replay_until, created_by_subject, now
+    )
     found_id, number, latest = (await session.execute(statement, parameters)).one()
     if latest != version_id:
         return Allocation(entity_id=str(found_id), number=None, replay_of=latest)
     return Allocation(entity_id=str(found_id), number=int(number))
+
+
+# What a one-statement create puts where the version number goes in a stored document (a manifest, an audit
+# row's details): the statement splits the document's JSON text there and writes the number it allocates.
+NUMBER_MARK = "\x00mlregistry-version-number\x00"
+_MARK_TEXT = json.dumps(NUMBER_MARK)
+_CREATE_IN_ONE_STATEMENT: dict[str, Any] = {}
+
+
+def split_at_number(document: dict[str, Any]) -> tuple[str, str] | None:
+    """The JSON text of `document` (as the engine would store it) before and after its one NUMBER_MARK value;
+    None when the mark is not there exactly once (a document that holds the mark text itself)."""
+    text = json.dumps(document)
+    head, found, tail = text.partition(_MARK_TEXT)
+    if not found or _MARK_TEXT in tail or _MARK_TEXT in head:
+        return None
+    return head, tail
+
+
+def creates_in_one_statement(session: AsyncSession) -> bool:
+    """PostgreSQL writes a new version, its entity's number and its audit row in one statement."""
+    return bool(session.get_bind().dialect.name == "postgresql")
+
+
+def _create_in_one_statement(insert: Any) -> Any:
+    """WITH allocated AS (the upsert that takes the number), created AS (INSERT the version, numbered, when the
+    upsert took a number for it), INSERT the audit row for it; SELECT what the upsert did.
+
+    The version's creation time is taken after the entity row is locked, so creation order follows numbering
+    across concurrent writers (the next writer waits for this one's commit)."""
+    created_type = _VERSIONS.c.created_at.type
+    allocated = (
+        _upsert_allocating(insert)
+        .returning(func.clock_timestamp(type_=created_type).label("created_at"))
+        .cte("allocated")
+    )
+
+    def numbered(text_before: str, text_after: str, number: Any) -> Any:
+        before = bindparam(text_before, type_=Text)
+        return cast(before + cast(number, Text) + bindparam(text_after, type_=Text), JSON)
+
+    created = (
+        insert(_VERSIONS)
+        .from_select(
+            list(_VERSION_COLUMNS),
+            select(
+                *(
+                    {
+                        "id": bindparam("version_id", type_=_VERSIONS.c.id.type),
+                        "entity_id": allocated.c.id,
+                        "ml_repo_id": bindparam("ml_repo_id", type_=_VERSIONS.c.ml_repo_id.type),
+                        "family": bindparam("family", type_=_VERSIONS.c.family.type),
+                        "version": allocated.c.last_version_number,
+                        "state": literal(STATE_FINALIZED, type_=_VERSIONS.c.state.type),
+                        "manifest": numbered("manifest_before", "manifest_after", allocated.c.last_version_number),
+                        "version_alias": null(),
+                        "run_id": bindparam("run_id", type_=_VERSIONS.c.run_id.type),
+                        "step": bindparam("step", type_=_VERSIONS.c.step.type),
+                        "storage_root": bindparam("storage_root", type_=_VERSIONS.c.storage_root.type),
+                        "tags": cast(literal("[]", type_=Text), JSON),
+                        "metrics": cast(literal("[]", type_=Text), JSON),
+                        "created_by_subject": bindparam(
+                            "created_by_subject", type_=_VERSIONS.c.created_by_subject.type
+                        ),
+                        "created_at": allocated.c.created_at,
+                        "updated_at": allocated.c.created_at,
+                    }[column]
+                    for column in _VERSION_COLUMNS
+                )
+            ).where(allocated.c.latest_version_id == bindparam("version_id", type_=_VERSIONS.c.id.type)),
+        )
+        .returning(_VERSIONS.c.version)
+        .cte("created")
+    )
+    audit_columns = _AUDIT_EVENTS.c
+    audited = insert(_AUDIT_EVENTS).from_select(
+        [*_AUDIT_PARAMETERS, "details"],
+        select(
+            *(bindparam(f"audit_{key}", type_=audit_columns[key].type) for key in _AUDIT_PARAMETERS),
+            numbered("details_before", "details_after", created.c.version),
+        ),
+    )
+    audited_cte = audited.cte("audited")
+    return select(
+        allocated.c.id, allocated.c.last_version_number, allocated.c.latest_version_id, allocated.c.created_at
+    ).add_cte(created, audited_cte)
+
+
+_AUDIT_PARAMETERS = (
+    "occurred_at",
+    "subject_id",
+    "subject_type",
+    "subject_slug",
+    "subject",
+    "token_id",
+    "action",
+    "resource_type",
+    "resource_id",
+)
+
+
+@dataclass(frozen=True)
+class Created:
+    """What `create_in_one_statement` did: `number` and `created_at` of the new version, or (no number) the
+    version of the entity's last apply when that apply matched this one's replay digest (nothing written)."""
+
+    entity_id: str
+    number: int | None
+    created_at: datetime | None = None
+    replay_of: str | None = None
+
+
+async def create_in_one_statement(
+    session: AsyncSession,
+    *,
+    entity_id: str,
+    version_id: str,
+    ml_repo_id: int,
+    family: str,
+    name: str,
+    manifest: tuple[str, str],
+    run_id: str | None,
+    step: int,
+    storage_root: str | None,
+    created_by_subject: dict[str, Any],
+    audit_row: dict[str, Any],
+    audit_details: tuple[str, str],
+    now: datetime,
+    replay_digest: str | None = None,
+    replay_until: datetime | None = None,
+) -> Created:
+    """Create the entity if missing, take its next number, write the version and its audit row: one statement
+    (PostgreSQL), atomic on its own, so it needs no transaction around it. `manifest` and `audit_details`
+    are the documents' JSON text before and after the number (`split_at_number`). The replay digest is
+    compared as in `upsert_entity_allocating`; on a match nothing is written and `replay_of` names the
+    version to check."""
+    statement = _statement_for_dialect(session, _CREATE_IN_ONE_STATEMENT, _create_in_one_statement)
+    parameters = {
+        **_allocation_parameters(
+            entity_id, ml_repo_id, family, name, version_id, replay_digest, replay_until, created_by_subject, now
+        ),
+        "manifest_before": manifest[0],
+        "manifest_after": manifest[1],
+        "run_id": run_id,
+        "step": step,
+        "storage_root": storage_root,
+        "details_before": audit_details[0],
+        "details_after": audit_details[1],
+        **{f"audit_{key}": audit_row[key] for key in _AUDIT_PARAMETERS},
+    }
+    found_id, number, latest, created_at = (await session.execute(statement, parameters)).one()
+    if latest != version_id:
+        return Created(entity_id=str(found_id), number=None, replay_of=latest)
+    return Created(entity_id=str(found_id), number=int(number), created_at=created_at)
 
 
 async def get_version(session: AsyncSession, version_id: str) -> EntityVersion | None:

@@ -104,9 +104,18 @@ async def version_created(
     session: AsyncSession, caller: Caller, family: Family, repo: MlRepo, name: str, version: EntityVersion
 ) -> None:
     """A version was created (finalized); an alias it carries from the start is a move too."""
-    created = PROMPT_VERSION_CREATED if family is CHAT_PROMPT else VERSION_CREATED
-    await emit(session, caller, created, repo, version_data(family, name, version))
+    await emit(session, caller, _created_type(family), repo, version_data(family, name, version))
     await alias_moved(session, caller, family, repo, name, version, previous_alias=None)
+
+
+async def version_created_is_wanted(session: AsyncSession, family: Family, repo: MlRepo) -> bool:
+    """Whether a webhook wants this family's creation event in this repo (`version_created` would write)."""
+    created = _created_type(family)
+    return any(created in hook.events for hook in await queries.subscribed(session, repo.id))
+
+
+def _created_type(family: Family) -> str:
+    return PROMPT_VERSION_CREATED if family is CHAT_PROMPT else VERSION_CREATED
 
 
 async def alias_moved(

@@ -194,6 +194,10 @@ async def _apply(
     if staged is not None and staged.state == STATE_FINALIZED:
         return await _repeat_of_finalized(session, settings, caller, family, staged, wire)
     marks = _replay_marks(settings, caller, wire, now)
+    if staged is None and alias is None and queries.creates_in_one_statement(session):
+        created = await _create_in_one_statement(session, settings, caller, family, repo, name, wire, now, marks)
+        if created is not None:
+            return created
     if staged is not None:
         await files.record_files_at_finalize(session, storages, repo, staged)
         entity_id = staged.entity_id
@@ -264,6 +268,81 @@ async def _apply(
         raise _alias_conflict(family, name, alias, exc) from exc
     await events.version_created(session, caller, family, repo, name, staged)
     return _present_written(settings, caller, family, repo, name, staged)
+
+
+async def _create_in_one_statement(
+    session: AsyncSession,
+    settings: Settings,
+    caller: Caller,
+    family: Family,
+    repo: MlRepo,
+    name: str,
+    wire: dict[str, Any],
+    now: datetime,
+    marks: dict[str, Any],
+) -> dict[str, Any] | None:
+    """The common apply on PostgreSQL (a new version, no alias, not staged): the entity's number, the version
+    and its audit row in one statement. When no webhook wants the event and the request has not started a
+    transaction yet (its caller and ML repo came from the caches), the statement runs on its own, without
+    BEGIN and COMMIT around it: being one statement, it is atomic anyway. None: a likely replay, or a
+    manifest holding the number mark's text itself; nothing was written, the general path answers."""
+    version_id = str(uuid.uuid4())
+    wire["version"] = queries.NUMBER_MARK
+    audit_row = audit.row(
+        caller,
+        "create",
+        family.manifest_type,
+        version_id,
+        ml_repo=repo.name,
+        name=name,
+        version=queries.NUMBER_MARK,
+    )
+    manifest_text = queries.split_at_number(wire)
+    details_text = queries.split_at_number(audit_row["details"])
+    del wire["version"]
+    if manifest_text is None or details_text is None:
+        return None
+    notified = await events.version_created_is_wanted(session, family, repo)
+    alone = not notified and not session.in_transaction()
+    if alone:
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    created = await queries.create_in_one_statement(
+        session,
+        entity_id=str(uuid.uuid4()),
+        version_id=version_id,
+        ml_repo_id=repo.id,
+        family=family.name,
+        name=name,
+        manifest=manifest_text,
+        run_id=wire.get("run_id"),
+        step=int(wire.get("step") or 0),
+        storage_root=_source_uri(wire),
+        created_by_subject=caller.as_subject(),
+        audit_row=audit_row,
+        audit_details=details_text,
+        now=now,
+        **marks,
+    )
+    if created.number is None or created.created_at is None:
+        if alone:
+            await session.close()  # the general path's statements need a transaction: the next one begins it
+        return None
+    wire["version"] = created.number
+    version = _new_version(
+        version_id,
+        created.entity_id,
+        repo.id,
+        family,
+        caller,
+        wire,
+        created.created_at,
+        number=created.number,
+        state=STATE_FINALIZED,
+        storage_root=_source_uri(wire),
+    )
+    if notified:
+        await events.version_created(session, caller, family, repo, name, version)
+    return _present_written(settings, caller, family, repo, name, version)
 
 
 async def _repeat_of_finalized(
