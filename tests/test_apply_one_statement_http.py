@@ -80,13 +80,15 @@ def test_a_manifest_with_text_like_the_number_mark_is_stored_as_sent(server: Liv
         metadata={"note": lookalike, "version": 7, "list": [1, {"version": lookalike}], "mlregistry-version-number": 0},
     )
     first = _apply(server, user, manifest)
-    second = _apply(server, user, {**manifest, "description": "again"})
+    # An explicit `version: null` (a new version): the answer and a read show the same manifest, key order too.
+    second = _apply(server, user, {"version": None, **manifest, "description": "again"})
     assert (first["manifest"]["version"], second["manifest"]["version"]) == (1, 2)
     assert first["manifest"] == {**manifest, "version": 1}
     with server.client(user) as client:
         read = client.get(f"{API}/model-versions/{second['id']}")
         events = audit_events(client, resource_id=second["id"])
     assert read.json()["data"] == second
+    assert list(read.json()["data"]["manifest"]) == list(second["manifest"])
     assert [e["details"] for e in events if e["action"] == "create"] == [
         {"ml_repo": repo, "name": "marked", "version": 2}
     ]

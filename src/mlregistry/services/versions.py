@@ -73,6 +73,9 @@ class EntityQuery:
     include_empty: bool = True
 
 
+_ABSENT = object()
+
+
 def _version_not_found(family: Family, version_id: str) -> NotFound:
     return NotFound(f"{family.label} version '{version_id}' not found")
 
@@ -287,6 +290,7 @@ async def _create_in_one_statement(
     BEGIN and COMMIT around it: being one statement, it is atomic anyway. None: a likely replay, or a
     manifest holding the number mark's text itself; nothing was written, the general path answers."""
     version_id = str(uuid.uuid4())
+    sent_version = wire.get("version", _ABSENT)
     wire["version"] = queries.NUMBER_MARK
     audit_row = audit.row(
         caller,
@@ -299,7 +303,10 @@ async def _create_in_one_statement(
     )
     manifest_text = queries.split_at_number(wire)
     details_text = queries.split_at_number(audit_row["details"])
-    del wire["version"]
+    if sent_version is _ABSENT:  # the number goes last, as the general path puts it
+        del wire["version"]
+    else:  # a `version: null` the client sent keeps its place
+        wire["version"] = sent_version
     if manifest_text is None or details_text is None:
         return None
     notified = await events.version_created_is_wanted(session, family, repo)
