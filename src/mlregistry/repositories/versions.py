@@ -14,6 +14,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    Text,
     and_,
     bindparam,
     case,
@@ -33,6 +34,7 @@ from sqlalchemy.orm import aliased, defer
 
 from mlregistry.orm import ApplyIdempotencyKey, AuditEvent, Entity, EntityVersion, LabelInterval, MlRepo, VersionTag
 from mlregistry.repositories.access import Access, AccessScope, Guarded
+from mlregistry.repositories.database import load_document
 from mlregistry.repositories.ml_repos import repo_id_named
 
 STATE_STAGED = "STAGED"
@@ -67,6 +69,11 @@ class VersionRecord(NamedTuple):
 
 
 _RECORD_COLUMNS = tuple(EntityVersion.__table__.columns[name] for name in VersionRecord._fields)
+# A list reads the JSON documents as their stored text and decodes them itself (`_record_rows`).
+_DOCUMENT_FIELDS = ("manifest", "tags", "metrics", "created_by_subject")
+_LISTED_COLUMNS = tuple(
+    cast(column, Text).label(column.key) if column.key in _DOCUMENT_FIELDS else column for column in _RECORD_COLUMNS
+)
 assert {column.key for column in EntityVersion.__table__.columns} == set(VersionRecord._fields), "a column is missing"
 
 
@@ -607,7 +614,7 @@ def _build_list_statements(shape: _ListShape) -> _ListStatements:
     # list shows its rows' repo by name only; the caller's rank on it is no part of a list item.
     versions, entities, repos = _LISTED_VERSIONS, _LISTED_ENTITIES, _LISTED_REPOS
     statement = (
-        select(*_RECORD_COLUMNS, entities.name, repos.name)
+        select(*_LISTED_COLUMNS, entities.name, repos.name)
         .select_from(EntityVersion.__table__)
         .join(Entity.__table__, entities.id == versions.entity_id)
         .join(MlRepo.__table__, repos.id == versions.ml_repo_id)
@@ -659,7 +666,7 @@ async def list_versions(
     rows = (await connection.execute(statement, {**parameters, "page_offset": offset, "page_limit": limit})).all()
     if total is None:
         total = int(rows[0][_RECORD_WIDTH + 2]) if rows else 0
-    return [_record_row(row) for row in rows], total
+    return _record_rows(rows), total
 
 
 def _tag_table_conditions(filters: VersionFilters, scope: AccessScope) -> list[Any]:
@@ -725,9 +732,61 @@ def _version_row(scope: AccessScope, row: Any) -> VersionRow:
 _RECORD_WIDTH = len(_RECORD_COLUMNS)
 
 
-def _record_row(row: Any) -> VersionRecordRow:
+def _record_rows(rows: Sequence[Any]) -> list[VersionRecordRow]:
+    """A page's rows as records, their documents decoded. A page's versions mostly share their creator and
+    their empty tags and metrics: a document whose text repeats on the page is decoded once and shared by
+    those rows (nothing changes a listed record's documents). Manifests differ from version to version."""
     width = _RECORD_WIDTH
-    return VersionRecordRow(VersionRecord._make(row[:width]), row[width], row[width + 1])
+    seen: dict[str, Any] = {}
+
+    def shared(text: str | None) -> Any:
+        if text is None:
+            return None
+        document = seen.get(text, seen)
+        if document is seen:
+            document = seen[text] = load_document(text)
+        return document
+
+    records = []
+    for row in rows:
+        (
+            id,
+            entity_id,
+            ml_repo_id,
+            family,
+            version,
+            state,
+            manifest,
+            version_alias,
+            run_id,
+            step,
+            storage_root,
+            tags,
+            metrics,
+            created_by_subject,
+            created_at,
+            updated_at,
+        ) = row[:width]
+        record = VersionRecord(
+            id,
+            entity_id,
+            ml_repo_id,
+            family,
+            version,
+            state,
+            load_document(manifest),
+            version_alias,
+            run_id,
+            step,
+            storage_root,
+            shared(tags),
+            shared(metrics),
+            shared(created_by_subject),
+            created_at,
+            updated_at,
+        )
+        records.append(VersionRecordRow(record, row[width], row[width + 1]))
+    return records
 
 
 _VERSION_BY_ID: dict[tuple[str, bool], Any] = {}
