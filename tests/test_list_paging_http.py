@@ -122,7 +122,8 @@ def test_each_caller_lists_only_what_it_may_read_from_statements_shared_by_every
     server: LiveServer, admin: LiveUser, user: LiveUser
 ) -> None:
     """A list's statement is built once per shape and serves every caller: each caller's scope (the repos it
-    created, holds a role on, or is granted by name) comes in as parameters, on every kind of page."""
+    created, holds a role on, or is granted by name) comes in as parameters, on every kind of page, for the
+    version lists and the model lists."""
     from tests.identity_factories import apply_virtual_account, bearer
 
     viewer, outsider = server.create_user(prefix="viewer"), server.create_user(prefix="outsider")
@@ -180,6 +181,14 @@ def test_each_caller_lists_only_what_it_may_read_from_statements_shared_by_every
                     model_id = {"model_id": versions_model(client, repo, expected)} if expected else {}
                     if model_id:
                         assert listed(client, 0, **model_id) == (expected, 3), who
+                models = client.get(f"{API}/models", params={"name": "scoped", "limit": 100}).json()
+                assert sorted(model["ml_repo_id"] for model in models["data"]) == sorted(r["id"] for r in repos), who
+                assert models["pagination"]["total"] == len(repos), who
+                for repo in (own, shared, granted):
+                    in_repo = client.get(f"{API}/models", params={"ml_repo_id": repo["id"], "name": "scoped"}).json()
+                    assert in_repo["pagination"]["total"] == (1 if repo in repos else 0), who
+                past = client.get(f"{API}/models", params={"name": "scoped", "offset": 5}).json()["pagination"]
+                assert past["total"] == len(repos), who
                 tagged_ids = {versions[repo["id"]][1] for repo in repos}
                 page, total = listed(client, 0, tag=tag)
                 assert set(page) == tagged_ids and total == len(tagged_ids), who

@@ -398,6 +398,47 @@ def _entity_conditions(filters: EntityFilters, scope: AccessScope) -> list[Any]:
     return conditions
 
 
+_ENTITY_OPTIONAL_FILTERS = ("ml_repo_id", "ml_repo_name", "name", "run_id")
+
+
+@dataclass(frozen=True)
+class _EntityListShape:
+    """What an entity list's statements depend on besides the values they are executed with."""
+
+    present: tuple[bool, ...]  # which optional filters are given, in `_ENTITY_OPTIONAL_FILTERS` order
+    include_empty: bool
+    run_steps: bool
+    noun: str
+    unrestricted: bool
+    granted: bool
+    guarded: Guarded = field(compare=False)
+
+
+# As `_LIST_STATEMENTS`, for the entity lists: (page, count) by shape.
+_ENTITY_LIST_STATEMENTS: dict[_EntityListShape, tuple[Select[Any], Select[Any]]] = {}
+
+
+def _build_entity_list_statements(shape: _EntityListShape) -> tuple[Select[Any], Select[Any]]:
+    template: Any = EntityFilters(family=as_type(Any, bindparam("family")), include_empty=shape.include_empty)
+    for name, given in zip(_ENTITY_OPTIONAL_FILTERS, shape.present, strict=True):
+        if given:
+            setattr(template, name, bindparam(name))
+    filters: EntityFilters = template
+    scope = AccessScope.clause_template(shape.guarded, unrestricted=shape.unrestricted, granted=shape.granted)
+    conditions = _entity_conditions(filters, scope)
+    counted = select(func.count()).select_from(Entity).where(*conditions)
+    statement = _entity_select(scope).add_columns(counted.correlate(None).scalar_subquery())
+    if shape.run_steps:
+        statement = statement.add_columns(_run_steps_column(filters.run_id))
+    page = (
+        statement.where(*conditions)
+        .order_by(Entity.created_at.desc(), Entity.id.desc())
+        .offset(bindparam("page_offset", type_=Integer))
+        .limit(bindparam("page_limit", type_=Integer))
+    )
+    return page, counted
+
+
 async def list_entities(
     session: AsyncSession,
     filters: EntityFilters,
@@ -408,15 +449,29 @@ async def list_entities(
     run_steps: bool = False,
 ) -> tuple[list[EntityRow], int]:
     """A page of entities and the exact total, in one statement: the count is a subquery evaluated once
-    beside the page. `run_steps`: each row also brings its entity's steps (`EntityRow.run_steps`)."""
-    conditions = _entity_conditions(filters, scope)
-    counted = select(func.count()).select_from(Entity).where(*conditions).correlate(None).scalar_subquery()
-    statement = _entity_select(scope).add_columns(counted)
-    if run_steps:
-        statement = statement.add_columns(_run_steps_column(filters.run_id))
-    result = await session.execute(
-        statement.where(*conditions).order_by(Entity.created_at.desc(), Entity.id.desc()).offset(offset).limit(limit)
+    beside the page. `run_steps`: each row also brings its entity's steps (`EntityRow.run_steps`).
+
+    The statements are built once per shape of list and run with the filters and the caller's scope as
+    parameters, as the version lists' are."""
+    shape = _EntityListShape(
+        present=tuple(getattr(filters, name) is not None for name in _ENTITY_OPTIONAL_FILTERS),
+        include_empty=filters.include_empty,
+        run_steps=run_steps,
+        noun=scope.guarded.noun,
+        unrestricted=scope.unrestricted,
+        granted=bool(scope.granted_names),
+        guarded=scope.guarded,
     )
+    statements = _ENTITY_LIST_STATEMENTS.get(shape)
+    if statements is None:
+        statements = _ENTITY_LIST_STATEMENTS[shape] = _build_entity_list_statements(shape)
+    statement, counted = statements
+    parameters: dict[str, Any] = {"family": filters.family, **scope.clause_parameters(), **scope.parameters()}
+    for name in _ENTITY_OPTIONAL_FILTERS:
+        value = getattr(filters, name)
+        if value is not None:
+            parameters[name] = value
+    result = await session.execute(statement, {**parameters, "page_offset": offset, "page_limit": limit})
     page: list[EntityRow] = []
     total = 0
     for row in result.all():
@@ -424,7 +479,7 @@ async def list_entities(
         page.append(EntityRow(entity=row[0], access=scope.access(row[1], row[2]), latest=row[3], run_steps=steps))
         total = int(row[4])
     if not page and offset > 0:  # past the end: the page brought no row to carry the count
-        total = int(await session.scalar(select(func.count()).select_from(Entity).where(*conditions)) or 0)
+        total = int(await session.scalar(counted, parameters) or 0)
     return page, total
 
 
