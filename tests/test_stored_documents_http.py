@@ -117,3 +117,42 @@ def test_list_items_are_byte_for_byte_the_get_answers(server: LiveServer, user: 
         linked = json.loads(gets[2])
         assert linked["version_alias"] == "v-prod" and {m["key"] for m in linked["metrics"]} == {"loss", "acc"}
         assert json.loads(gets[0])["tags"] == ["b", "a", "ünï"] and json.loads(gets[4])["deployable"] is True
+
+
+def test_artifact_and_prompt_list_items_are_byte_for_byte_the_get_answers(server: LiveServer, user: LiveUser) -> None:
+    """The other families' items too: artifacts (no metrics, no `deployable`) and prompts (their several
+    usage snippets), with tags and an alias."""
+    from tests.factories import apply_prompt_version
+
+    with server.client(user) as client:
+        repo = create_repo(client)
+        name = repo["manifest"]["name"]
+        artifacts = []
+        for index in range(3):
+            manifest = {
+                "type": "artifact-version",
+                "name": "files",
+                "ml_repo": name,
+                "metadata": {"ü": index, "deep": {"list": [index, {"x": None}]}},
+                "source": {"type": "external", "uri": f"s3://bucket/files/{index}"},
+                "step": index,
+            }
+            if index == 1:
+                manifest["version_alias"] = "v-one"
+            answer = client.put(f"{API}/artifact-versions", json={"manifest": manifest})
+            assert answer.status_code == 200, answer.text
+            artifacts.append(answer.json()["data"])
+        prompts = [apply_prompt_version(client, name, "asks") for _ in range(2)]
+        for path, versions, tags_field in (
+            ("artifact-versions", artifacts, "artifact_version_id"),
+            ("prompt-versions", prompts, "prompt_version_id"),
+        ):
+            tagged = {tags_field: versions[0]["id"], "tags": ["z", "ä"]}
+            assert client.put(f"{API}/{path}/tags", json=tagged).status_code == 200, path
+            gets = {v["id"]: _item_bytes(client.get(f"{API}/{path}/{v['id']}").content) for v in versions}
+            listed = client.get(f"{API}/{path}", params={"ml_repo_id": repo["id"]})
+            assert listed.status_code == 200, listed.text
+            ids = [item["id"] for item in listed.json()["data"]]
+            assert sorted(ids) == sorted(gets)
+            expected = b'{"data":[' + b",".join(gets[version_id] for version_id in ids) + b"]"
+            assert listed.content.startswith(expected), path
