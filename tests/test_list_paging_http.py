@@ -116,3 +116,91 @@ def test_tag_rows_written_before_the_list_order_columns_are_filled_by_the_migrat
         listed = client.get(f"{API}/model-versions", params={"ml_repo_id": repo["id"], "tag": "prod"}).json()
     assert [item["id"] for item in listed["data"]] == [version["id"] for version in reversed(versions)]
     assert listed["pagination"]["total"] == 5
+
+
+def test_each_caller_lists_only_what_it_may_read_from_statements_shared_by_every_caller(
+    server: LiveServer, admin: LiveUser, user: LiveUser
+) -> None:
+    """A list's statement is built once per shape and serves every caller: each caller's scope (the repos it
+    created, holds a role on, or is granted by name) comes in as parameters, on every kind of page, for the
+    version lists and the model lists."""
+    from tests.identity_factories import apply_virtual_account, bearer
+
+    viewer, outsider = server.create_user(prefix="viewer"), server.create_user(prefix="outsider")
+    tag = unique("shared")
+    with server.client(user) as owner:
+        own = create_repo(owner)
+        shared = create_repo(
+            owner, collaborators=[{"subject": f"user:{viewer.email}", "role_id": "mlf-project-viewer"}]
+        )
+        granted = create_repo(owner)
+        versions: dict[str, list[str]] = {}
+        for repo in (own, shared, granted):
+            made = [apply_model_version(owner, repo["manifest"]["name"], "scoped") for _ in range(3)]
+            tagged = {"model_version_id": made[1]["id"], "tags": [tag]}
+            assert owner.put(f"{API}/model-versions/tags", json=tagged).status_code == 200
+            versions[repo["id"]] = [version["id"] for version in reversed(made)]  # newest first
+    with server.client(admin) as client:
+        permission = {
+            "resource_fqn": granted["manifest"]["name"],
+            "resource_type": "ml-repo",
+            "role_id": "mlf-project-viewer",
+        }
+        created = apply_virtual_account(client, unique("va"), [permission])
+        assert created.status_code == 200, created.text
+    account = server.client()
+    account.headers.update(bearer(created.json()["token"]))
+    readable = {
+        "owner": [own, shared, granted],
+        "viewer": [shared],
+        "account": [granted],
+        "outsider": [],
+        "admin": [own, shared, granted],
+    }
+    clients = {
+        "owner": server.client(user),
+        "viewer": server.client(viewer),
+        "account": account,
+        "outsider": server.client(outsider),
+        "admin": server.client(admin),
+    }
+
+    def listed(client: httpx.Client, offset: int, **params: Any) -> tuple[list[str], int]:
+        answer = client.get(f"{API}/model-versions", params={**params, "offset": offset, "limit": 100})
+        assert answer.status_code == 200, answer.text
+        return [item["id"] for item in answer.json()["data"]], answer.json()["pagination"]["total"]
+
+    try:
+        for _round in range(2):  # the second round runs statements the first one built, for other callers
+            for who, client in clients.items():
+                repos = readable[who]
+                for repo in (own, shared, granted):
+                    expected = versions[repo["id"]] if repo in repos else []
+                    assert listed(client, 0, ml_repo_id=repo["id"]) == (expected, len(expected)), who
+                    assert listed(client, 1, ml_repo_id=repo["id"]) == (expected[1:], len(expected)), who
+                    model_id = {"model_id": versions_model(client, repo, expected)} if expected else {}
+                    if model_id:
+                        assert listed(client, 0, **model_id) == (expected, 3), who
+                models = client.get(f"{API}/models", params={"name": "scoped", "limit": 100}).json()
+                assert sorted(model["ml_repo_id"] for model in models["data"]) == sorted(r["id"] for r in repos), who
+                assert models["pagination"]["total"] == len(repos), who
+                for repo in (own, shared, granted):
+                    in_repo = client.get(f"{API}/models", params={"ml_repo_id": repo["id"], "name": "scoped"}).json()
+                    assert in_repo["pagination"]["total"] == (1 if repo in repos else 0), who
+                past = client.get(f"{API}/models", params={"name": "scoped", "offset": 5}).json()["pagination"]
+                assert past["total"] == len(repos), who
+                tagged_ids = {versions[repo["id"]][1] for repo in repos}
+                page, total = listed(client, 0, tag=tag)
+                assert set(page) == tagged_ids and total == len(tagged_ids), who
+                page, total = listed(client, 1, tag=tag)
+                assert len(page) == max(0, len(tagged_ids) - 1) and set(page) <= tagged_ids, who
+                assert total == len(tagged_ids), who
+    finally:
+        for client in clients.values():
+            client.close()
+
+
+def versions_model(client: httpx.Client, repo: dict[str, Any], version_ids: list[str]) -> str:
+    answer = client.get(f"{API}/model-versions/{version_ids[0]}")
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["data"]["model_id"])

@@ -39,6 +39,9 @@ class Guarded:
 
 
 PRINCIPALS_PARAMETER = "mlregistry_scope_principals"
+CLAUSE_PRINCIPALS = "mlregistry_clause_principals"
+CLAUSE_SUBJECT = "mlregistry_clause_subject"
+CLAUSE_GRANTED = "mlregistry_clause_granted"
 
 
 @dataclass(frozen=True)
@@ -55,17 +58,41 @@ class AccessScope:
     # (`statement_for`), so that one statement object serves every caller.
     template: bool = False
 
+    @classmethod
+    def clause_template(cls, guarded: Guarded, *, unrestricted: bool, granted: bool) -> AccessScope:
+        """A template scope whose `clause` takes the caller as parameters (`clause_parameters`): one
+        statement serves every caller. `granted`: the clause admits resources granted by name."""
+        return cls(
+            guarded=guarded,
+            unrestricted=unrestricted,
+            granted_names=frozenset({""}) if granted else frozenset(),
+            template=True,
+        )
+
     def clause(self, id_column: Any) -> ColumnElement[bool] | None:
         if self.unrestricted:
             return None
         guarded = self.guarded
-        member_of = select(guarded.member_key).where(guarded.member_principal.in_(sorted(self.principals)))
-        created = select(guarded.id_column).where(guarded.creator_column == self.subject_id)
+        template = self.template
+        principals = bindparam(CLAUSE_PRINCIPALS, expanding=True) if template else sorted(self.principals)
+        subject_id = bindparam(CLAUSE_SUBJECT) if template else self.subject_id
+        member_of = select(guarded.member_key).where(guarded.member_principal.in_(principals))
+        created = select(guarded.id_column).where(guarded.creator_column == subject_id)
         readable = [id_column.in_(member_of), id_column.in_(created)]
         if self.granted_names:
-            granted = select(guarded.id_column).where(guarded.name_column.in_(sorted(self.granted_names)))
+            names = bindparam(CLAUSE_GRANTED, expanding=True) if template else sorted(self.granted_names)
+            granted = select(guarded.id_column).where(guarded.name_column.in_(names))
             readable.append(id_column.in_(granted))
         return or_(*readable)
+
+    def clause_parameters(self) -> dict[str, Any]:
+        """The values the `clause` of this scope's `clause_template` needs."""
+        if self.unrestricted:
+            return {}
+        parameters: dict[str, Any] = {CLAUSE_PRINCIPALS: sorted(self.principals), CLAUSE_SUBJECT: self.subject_id}
+        if self.granted_names:
+            parameters[CLAUSE_GRANTED] = sorted(self.granted_names)
+        return parameters
 
     def rank_column(self, id_column: Any) -> Any:
         """The highest member rank the caller holds on the row's resource (0 for none)."""

@@ -7,9 +7,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
+from typing import cast as as_type
 
 from sqlalchemy import (
     JSON,
+    BindParameter,
+    Integer,
     Select,
     String,
     Table,
@@ -33,7 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, defer
 
 from mlregistry.orm import ApplyIdempotencyKey, AuditEvent, Entity, EntityVersion, LabelInterval, MlRepo, VersionTag
-from mlregistry.repositories.access import Access, AccessScope
+from mlregistry.repositories.access import Access, AccessScope, Guarded
+from mlregistry.repositories.database import load_document
 from mlregistry.repositories.ml_repos import repo_id_named
 
 STATE_STAGED = "STAGED"
@@ -68,6 +72,11 @@ class VersionRecord(NamedTuple):
 
 
 _RECORD_COLUMNS = tuple(EntityVersion.__table__.columns[name] for name in VersionRecord._fields)
+# A list reads the JSON documents as their stored text and decodes them itself (`_record_rows`).
+_DOCUMENT_FIELDS = ("manifest", "tags", "metrics", "created_by_subject")
+_LISTED_COLUMNS = tuple(
+    cast(column, Text).label(column.key) if column.key in _DOCUMENT_FIELDS else column for column in _RECORD_COLUMNS
+)
 assert {column.key for column in EntityVersion.__table__.columns} == set(VersionRecord._fields), "a column is missing"
 
 
@@ -86,11 +95,12 @@ class VersionRow(_VersionInRepo):
     version: EntityVersion
 
 
-@dataclass
-class VersionRecordRow(_VersionInRepo):
-    """A list page's row: the version as a read-only record."""
+class VersionRecordRow(NamedTuple):
+    """A list page's row: the version as a read-only record, with its entity's and repo's names."""
 
     version: VersionRecord
+    entity_name: str
+    ml_repo_name: str
 
 
 @dataclass
@@ -562,6 +572,47 @@ def _entity_conditions(filters: EntityFilters, scope: AccessScope) -> list[Any]:
     return conditions
 
 
+_ENTITY_OPTIONAL_FILTERS = ("ml_repo_id", "ml_repo_name", "name", "run_id")
+
+
+@dataclass(frozen=True)
+class _EntityListShape:
+    """What an entity list's statements depend on besides the values they are executed with."""
+
+    present: tuple[bool, ...]  # which optional filters are given, in `_ENTITY_OPTIONAL_FILTERS` order
+    include_empty: bool
+    run_steps: bool
+    noun: str
+    unrestricted: bool
+    granted: bool
+    guarded: Guarded = field(compare=False)
+
+
+# As `_LIST_STATEMENTS`, for the entity lists: (page, count) by shape.
+_ENTITY_LIST_STATEMENTS: dict[_EntityListShape, tuple[Select[Any], Select[Any]]] = {}
+
+
+def _build_entity_list_statements(shape: _EntityListShape) -> tuple[Select[Any], Select[Any]]:
+    template: Any = EntityFilters(family=as_type(Any, bindparam("family")), include_empty=shape.include_empty)
+    for name, given in zip(_ENTITY_OPTIONAL_FILTERS, shape.present, strict=True):
+        if given:
+            setattr(template, name, bindparam(name))
+    filters: EntityFilters = template
+    scope = AccessScope.clause_template(shape.guarded, unrestricted=shape.unrestricted, granted=shape.granted)
+    conditions = _entity_conditions(filters, scope)
+    counted = select(func.count()).select_from(Entity).where(*conditions)
+    statement = _entity_select(scope).add_columns(counted.correlate(None).scalar_subquery())
+    if shape.run_steps:
+        statement = statement.add_columns(_run_steps_column(filters.run_id))
+    page = (
+        statement.where(*conditions)
+        .order_by(Entity.created_at.desc(), Entity.id.desc())
+        .offset(bindparam("page_offset", type_=Integer))
+        .limit(bindparam("page_limit", type_=Integer))
+    )
+    return page, counted
+
+
 async def list_entities(
     session: AsyncSession,
     filters: EntityFilters,
@@ -572,15 +623,29 @@ async def list_entities(
     run_steps: bool = False,
 ) -> tuple[list[EntityRow], int]:
     """A page of entities and the exact total, in one statement: the count is a subquery evaluated once
-    beside the page. `run_steps`: each row also brings its entity's steps (`EntityRow.run_steps`)."""
-    conditions = _entity_conditions(filters, scope)
-    counted = select(func.count()).select_from(Entity).where(*conditions).correlate(None).scalar_subquery()
-    statement = _entity_select(scope).add_columns(counted)
-    if run_steps:
-        statement = statement.add_columns(_run_steps_column(filters.run_id))
-    result = await session.execute(
-        statement.where(*conditions).order_by(Entity.created_at.desc(), Entity.id.desc()).offset(offset).limit(limit)
+    beside the page. `run_steps`: each row also brings its entity's steps (`EntityRow.run_steps`).
+
+    The statements are built once per shape of list and run with the filters and the caller's scope as
+    parameters, as the version lists' are."""
+    shape = _EntityListShape(
+        present=tuple(getattr(filters, name) is not None for name in _ENTITY_OPTIONAL_FILTERS),
+        include_empty=filters.include_empty,
+        run_steps=run_steps,
+        noun=scope.guarded.noun,
+        unrestricted=scope.unrestricted,
+        granted=bool(scope.granted_names),
+        guarded=scope.guarded,
     )
+    statements = _ENTITY_LIST_STATEMENTS.get(shape)
+    if statements is None:
+        statements = _ENTITY_LIST_STATEMENTS[shape] = _build_entity_list_statements(shape)
+    statement, counted = statements
+    parameters: dict[str, Any] = {"family": filters.family, **scope.clause_parameters(), **scope.parameters()}
+    for name in _ENTITY_OPTIONAL_FILTERS:
+        value = getattr(filters, name)
+        if value is not None:
+            parameters[name] = value
+    result = await session.execute(statement, {**parameters, "page_offset": offset, "page_limit": limit})
     page: list[EntityRow] = []
     total = 0
     for row in result.all():
@@ -588,7 +653,7 @@ async def list_entities(
         page.append(EntityRow(entity=row[0], access=scope.access(row[1], row[2]), latest=row[3], run_steps=steps))
         total = int(row[4])
     if not page and offset > 0:  # past the end: the page brought no row to carry the count
-        total = int(await session.scalar(select(func.count()).select_from(Entity).where(*conditions)) or 0)
+        total = int(await session.scalar(counted, parameters) or 0)
     return page, total
 
 
@@ -617,11 +682,9 @@ async def run_steps_of(session: AsyncSession, entity_id: str) -> list[int]:
     return _parse_steps(joined)
 
 
-def _version_select(scope: AccessScope, *, records: bool = False) -> Select[Any]:
-    """`records`: the versions' columns (read as `VersionRecord`s), not `EntityVersion` instances."""
-    versions: Sequence[Any] = _RECORD_COLUMNS if records else (EntityVersion,)
+def _version_select(scope: AccessScope) -> Select[Any]:
     return (
-        select(*versions, Entity.name, MlRepo, scope.rank_column(MlRepo.id))
+        select(EntityVersion, Entity.name, MlRepo, scope.rank_column(MlRepo.id))
         .join(Entity, Entity.id == EntityVersion.entity_id)
         .join(MlRepo, MlRepo.id == EntityVersion.ml_repo_id)
         .options(*_REPO_DOCUMENTS_UNREAD)
@@ -664,19 +727,96 @@ def _version_conditions(filters: VersionFilters, scope: AccessScope, *, tag_orde
         conditions.append(EntityVersion.id.in_(select(VersionTag.version_id).where(VersionTag.tag == filters.tag)))
     if filters.as_of is not None:
         conditions.append(EntityVersion.created_at <= filters.as_of)
-    if filters.run_ids:
-        conditions.append(EntityVersion.run_id.in_(list(filters.run_ids)))
-    if filters.run_steps:
-        conditions.append(EntityVersion.step.in_(list(filters.run_steps)))
+    if _given(filters.run_ids):
+        conditions.append(EntityVersion.run_id.in_(_values(filters.run_ids)))
+    if _given(filters.run_steps):
+        conditions.append(EntityVersion.step.in_(_values(filters.run_steps)))
     scoped = scope.clause(EntityVersion.ml_repo_id)
     if scoped is not None:
         conditions.append(scoped)
     return conditions
 
 
-async def list_versions(
-    session: AsyncSession, filters: VersionFilters, scope: AccessScope, *, offset: int, limit: int
-) -> tuple[list[VersionRecordRow], int]:
+def _given(values: Any) -> bool:
+    """An IN filter is given: a template's expanding parameter, or a non-empty list."""
+    return isinstance(values, BindParameter) or bool(values)
+
+
+def _values(values: Any) -> Any:
+    """An IN list's values: a template's expanding parameter as it is, else the values."""
+    return values if isinstance(values, BindParameter) else list(values)
+
+
+@dataclass(frozen=True)
+class _ListShape:
+    """What a version list's statements depend on besides the values they are executed with."""
+
+    present: tuple[bool, ...]  # which optional filters are given, in `_OPTIONAL_FILTERS` order
+    noun: str  # the kind of guarded resource (`guarded` holds unhashable role ranks)
+    unrestricted: bool
+    granted: bool  # the scope names resources granted by name
+    first_page: bool  # the page carries the total
+    reverse: bool  # the page is read from the other end
+    guarded: Guarded = field(compare=False)
+
+
+_OPTIONAL_FILTERS = ("entity_id", "ml_repo_id", "ml_repo_name", "name", "version", "tag", "as_of")
+_EXPANDING_FILTERS = ("run_ids", "run_steps")
+
+
+@dataclass(frozen=True)
+class _ListStatements:
+    page: Select[Any]
+    count: Select[Any]
+
+
+# One statement per shape of list, built once per process and executed with bound parameters: building a
+# list's statement and its cache key for every request cost more than its execution in the database.
+_LIST_STATEMENTS: dict[_ListShape, _ListStatements] = {}
+
+_LISTED_VERSIONS = EntityVersion.__table__.c
+_LISTED_ENTITIES = Entity.__table__.c
+_LISTED_REPOS = MlRepo.__table__.c
+
+
+def _list_shape(filters: VersionFilters, scope: AccessScope, *, first_page: bool, reverse: bool) -> _ListShape:
+    present = tuple(getattr(filters, name) is not None for name in _OPTIONAL_FILTERS)
+    present += tuple(bool(getattr(filters, name)) for name in _EXPANDING_FILTERS)
+    return _ListShape(
+        present=present,
+        noun=scope.guarded.noun,
+        unrestricted=scope.unrestricted,
+        granted=bool(scope.granted_names),
+        first_page=first_page,
+        reverse=reverse,
+        guarded=scope.guarded,
+    )
+
+
+def _list_parameters(filters: VersionFilters, scope: AccessScope) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"family": filters.family, **scope.clause_parameters()}
+    for name in _OPTIONAL_FILTERS:
+        value = getattr(filters, name)
+        if value is not None:
+            parameters[name] = value
+    for name in _EXPANDING_FILTERS:
+        if getattr(filters, name):
+            parameters[name] = list(getattr(filters, name))
+    return parameters
+
+
+def _build_list_statements(shape: _ListShape) -> _ListStatements:
+    """The page and count statements of one shape, every filter value a bound parameter (`_list_parameters`)."""
+    present = dict(zip(_OPTIONAL_FILTERS + _EXPANDING_FILTERS, shape.present, strict=True))
+    template: Any = VersionFilters(family=as_type(Any, bindparam("family")))
+    for name in _OPTIONAL_FILTERS:
+        if present[name]:
+            setattr(template, name, bindparam(name))
+    for name in _EXPANDING_FILTERS:
+        if present[name]:
+            setattr(template, name, bindparam(name, expanding=True))
+    scope = AccessScope.clause_template(shape.guarded, unrestricted=shape.unrestricted, granted=shape.granted)
+    filters: VersionFilters = template
     single_entity = filters.entity_id is not None or (
         filters.name is not None and (filters.ml_repo_id is not None or filters.ml_repo_name is not None)
     )
@@ -698,29 +838,64 @@ async def list_versions(
         )
         page_keys = [VersionTag.version_created_at, VersionTag.version_id]
     counted = _count_versions(filters, scope, conditions, tag_ordered=tag_ordered)
-    page_order = [key.desc() for key in page_keys]
-    statement = _version_select(scope, records=True)
-    total: int | None = None
-    if offset == 0:
+    page_order = [key.asc() if shape.reverse else key.desc() for key in page_keys]
+    # Plain table columns (no ORM entity): the page is read as rows, without the ORM's result handling. A
+    # list shows its rows' repo by name only; the caller's rank on it is no part of a list item.
+    versions, entities, repos = _LISTED_VERSIONS, _LISTED_ENTITIES, _LISTED_REPOS
+    statement = (
+        select(*_LISTED_COLUMNS, entities.name, repos.name)
+        .select_from(EntityVersion.__table__)
+        .join(Entity.__table__, entities.id == versions.entity_id)
+        .join(MlRepo.__table__, repos.id == versions.ml_repo_id)
+    )
+    if shape.first_page:
         # The first page, the one most lists ask for: page and exact total in one statement (the count is a
         # subquery evaluated once beside the page; an empty first page means a total of 0).
         statement = statement.add_columns(counted.correlate(None).scalar_subquery())
-    else:
-        total = int(await session.scalar(counted) or 0)
+    # Deferred join: the page is chosen on the version table alone, walking an index in list order (and
+    # skipping an offset over index entries, not over whole rows); only its rows are then joined and read.
+    page = (
+        candidates.order_by(*page_order)
+        .offset(bindparam("page_offset", type_=Integer))
+        .limit(bindparam("page_limit", type_=Integer))
+        .subquery()
+    )
+    statement = statement.join(page, page.c.id == versions.id).order_by(*order)
+    return _ListStatements(page=statement, count=counted)
+
+
+def _list_statements(
+    filters: VersionFilters, scope: AccessScope, *, first_page: bool, reverse: bool
+) -> _ListStatements:
+    shape = _list_shape(filters, scope, first_page=first_page, reverse=reverse)
+    statements = _LIST_STATEMENTS.get(shape)
+    if statements is None:
+        statements = _LIST_STATEMENTS[shape] = _build_list_statements(shape)
+    return statements
+
+
+async def list_versions(
+    session: AsyncSession, filters: VersionFilters, scope: AccessScope, *, offset: int, limit: int
+) -> tuple[list[VersionRecordRow], int]:
+    parameters = _list_parameters(filters, scope)
+    connection = await session.connection()
+    total: int | None = None
+    reverse = False
+    if offset != 0:
+        counted = _list_statements(filters, scope, first_page=False, reverse=False).count
+        total = int((await connection.execute(counted, parameters)).scalar() or 0)
         if offset >= total:
             return [], total
         # A page past the middle is read from the other end of the same index: the last page of a model with
         # 100,000 versions skips a few entries, not 99,900. The total is exact, so the window is the same.
         if offset > total // 2:
-            page_order = [key.asc() for key in page_keys]
+            reverse = True
             offset, limit = max(0, total - offset - limit), min(limit, total - offset)
-    # Deferred join: the page is chosen on the version table alone, walking an index in list order (and
-    # skipping an offset over index entries, not over whole rows); only its rows are then joined and read.
-    page = candidates.order_by(*page_order).offset(offset).limit(limit).subquery()
-    rows = (await session.execute(statement.join(page, page.c.id == EntityVersion.id).order_by(*order))).all()
+    statement = _list_statements(filters, scope, first_page=total is None, reverse=reverse).page
+    rows = (await connection.execute(statement, {**parameters, "page_offset": offset, "page_limit": limit})).all()
     if total is None:
-        total = int(rows[0][_RECORD_WIDTH + 3]) if rows else 0
-    return [_record_row(scope, row) for row in rows], total
+        total = int(rows[0][_RECORD_WIDTH + 2]) if rows else 0
+    return _record_rows(rows), total
 
 
 def _tag_table_conditions(filters: VersionFilters, scope: AccessScope) -> list[Any]:
@@ -748,7 +923,9 @@ def _count_versions(
     if tag_ordered:
         tag_conditions = _tag_table_conditions(filters, scope)
         only_tag = filters.entity_id is None and filters.name is None and filters.ml_repo_name is None
-        only_tag = only_tag and filters.version is None and not filters.run_ids and not filters.run_steps
+        only_tag = (
+            only_tag and filters.version is None and not _given(filters.run_ids) and not _given(filters.run_steps)
+        )
         counted = select(func.count()).select_from(VersionTag).where(*tag_conditions)
         if not only_tag:
             counted = counted.join(EntityVersion, EntityVersion.id == VersionTag.version_id).where(*conditions)
@@ -757,8 +934,8 @@ def _count_versions(
         filters.version is not None
         or filters.tag is not None
         or filters.as_of is not None
-        or filters.run_ids
-        or filters.run_steps
+        or _given(filters.run_ids)
+        or _given(filters.run_steps)
     )
     if per_version:
         return select(func.count()).select_from(EntityVersion).where(*conditions)
@@ -784,13 +961,61 @@ def _version_row(scope: AccessScope, row: Any) -> VersionRow:
 _RECORD_WIDTH = len(_RECORD_COLUMNS)
 
 
-def _record_row(scope: AccessScope, row: Any) -> VersionRecordRow:
+def _record_rows(rows: Sequence[Any]) -> list[VersionRecordRow]:
+    """A page's rows as records, their documents decoded. A page's versions mostly share their creator and
+    their empty tags and metrics: a document whose text repeats on the page is decoded once and shared by
+    those rows (nothing changes a listed record's documents). Manifests differ from version to version."""
     width = _RECORD_WIDTH
-    return VersionRecordRow(
-        version=VersionRecord._make(row[:width]),
-        entity_name=row[width],
-        access=scope.access(row[width + 1], row[width + 2]),
-    )
+    seen: dict[str, Any] = {}
+
+    def shared(text: str | None) -> Any:
+        if text is None:
+            return None
+        document = seen.get(text, seen)
+        if document is seen:
+            document = seen[text] = load_document(text)
+        return document
+
+    records = []
+    for row in rows:
+        (
+            id,
+            entity_id,
+            ml_repo_id,
+            family,
+            version,
+            state,
+            manifest,
+            version_alias,
+            run_id,
+            step,
+            storage_root,
+            tags,
+            metrics,
+            created_by_subject,
+            created_at,
+            updated_at,
+        ) = row[:width]
+        record = VersionRecord(
+            id,
+            entity_id,
+            ml_repo_id,
+            family,
+            version,
+            state,
+            load_document(manifest),
+            version_alias,
+            run_id,
+            step,
+            storage_root,
+            shared(tags),
+            shared(metrics),
+            shared(created_by_subject),
+            created_at,
+            updated_at,
+        )
+        records.append(VersionRecordRow(record, row[width], row[width + 1]))
+    return records
 
 
 _VERSION_BY_ID: dict[tuple[str, bool], Any] = {}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from mlregistry.orm import DataDirectory, MlRepo, Workspace, WorkspaceMember, WorkspaceModel
 from mlregistry.repositories.versions import EntityRow, VersionRecordRow, VersionRow
@@ -12,7 +14,18 @@ from mlregistry.services.fqn import entity_fqn, version_fqn
 
 
 def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
+    """ISO 8601 with "Z" for UTC (`2026-12-07T04:32:47.788866Z`; no fraction at a whole second)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is UTC:
+        # orjson writes a UTC datetime as `isoformat` does, in a third of the time (a list page formats two
+        # per item); any other zone takes the standard library's way.
+        return _dumps(moment, option=_UTC_Z)[1:-1].decode()
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+_dumps = orjson.dumps
+_UTC_Z = orjson.OPT_UTC_Z
 
 
 def ml_repo_to_wire(repo: MlRepo, tenant: str) -> dict[str, Any]:
