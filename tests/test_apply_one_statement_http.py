@@ -6,16 +6,19 @@ statement splits at), and webhook events written with the version."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import event
 
-from tests.conftest import PostgresDatabases, make_settings
+from tests.conftest import BACKENDS, PostgresDatabases, make_settings
 from tests.factories import API, create_repo, model_manifest, unique
 from tests.identity_factories import audit_events
 from tests.live import LiveServer, LiveUser
@@ -112,8 +115,6 @@ def test_a_webhook_event_is_written_with_the_version(server: LiveServer, admin: 
 def test_with_warm_caches_a_create_on_postgres_is_one_statement_without_a_transaction(
     tmp_path: Path, postgres_databases: PostgresDatabases | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import asyncpg.transaction
-
     # No background work (webhook worker, reaper) that would send statements of its own meanwhile.
     settings = make_settings(
         "postgres", tmp_path, postgres_databases, webhook_poll_interval_seconds=0, reaper_interval_seconds=0
@@ -128,7 +129,6 @@ def test_with_warm_caches_a_create_on_postgres_is_one_statement_without_a_transa
         repo = unique("round-trips")
         with live.client(user) as client:
             create_repo(client, repo)
-        _apply(live, user, model_manifest(repo, "warm"))  # the caller and the repo are cached from here on
         counts = {"statements": 0, "transactions": 0}
         start = asyncpg.transaction.Transaction.start
 
@@ -143,10 +143,65 @@ def test_with_warm_caches_a_create_on_postgres_is_one_statement_without_a_transa
         monkeypatch.setattr(asyncpg.transaction.Transaction, "start", counted_start)
         event.listen(engine, "before_cursor_execute", count_statement)
         try:
+            # Until the caches hold the caller, the repo and its webhooks: the user's and the repo's creation
+            # clear every cache when their NOTIFY arrives, a moment after their commits.
+            deadline = time.monotonic() + 10
+            while True:
+                counts.update(statements=0, transactions=0)
+                _apply(live, user, model_manifest(repo, "warm"))
+                if counts == {"statements": 1, "transactions": 0}:
+                    break
+                assert time.monotonic() < deadline, f"the caches never answered: {counts}"
+                time.sleep(0.2)
+            counts.update(statements=0, transactions=0)
             created = [_apply(live, user, model_manifest(repo, "warm")) for _ in range(5)]
         finally:
             event.remove(engine, "before_cursor_execute", count_statement)
-        assert [item["manifest"]["version"] for item in created] == [2, 3, 4, 5, 6]
+        numbers = [item["manifest"]["version"] for item in created]
+        assert numbers == list(range(numbers[0], numbers[0] + 5))
         assert counts == {"statements": 5, "transactions": 0}
     finally:
         live.stop()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_apply_into_a_repo_deleted_behind_the_cache_is_a_conflict_not_a_server_error(
+    backend: str, tmp_path: Path, postgres_databases: PostgresDatabases | None
+) -> None:
+    """A repo deleted where no process hears of it (raw SQL) stays in the repo cache until its entry ends: the
+    write that names it fails on the repo's foreign key, and the caller gets a 409 to retry, not a 500."""
+    settings = make_settings(backend, tmp_path, postgres_databases, repo_cache_seconds=120)
+    live = LiveServer(settings, backend).start()
+    try:
+        user = live.create_user()
+        repo = unique("deleted-behind")
+        with live.client(user) as client:
+            repo_id = int(create_repo(client, repo)["id"])
+            _apply(live, user, model_manifest(repo, "clf"))  # the repo is cached from here on
+            _delete_repo_behind_the_server(settings.effective_database_url, repo_id)
+            answer = client.put(f"{API}/model-versions", json={"manifest": model_manifest(repo, "clf")})
+            assert answer.status_code == 409, answer.text
+            assert "try again" in answer.json()["message"]
+    finally:
+        live.stop()
+
+
+def _delete_repo_behind_the_server(url: str, repo_id: int) -> None:
+    if url.startswith("sqlite"):
+        connection = sqlite3.connect(url.split("///", 1)[1])
+        try:
+            connection.execute("PRAGMA foreign_keys=ON")
+            connection.execute("DELETE FROM ml_repos WHERE id = ?", (repo_id,))
+            connection.commit()
+        finally:
+            connection.close()
+        return
+
+    async def delete() -> None:
+        connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await connection.execute("DELETE FROM ml_repos WHERE id = $1", repo_id)
+        finally:
+            await connection.close()
+
+    asyncio.run(delete())

@@ -211,17 +211,20 @@ async def _apply(
         # apply was this one (a likely replay). From here on the entity's row is locked (Postgres): a
         # concurrent replay waits and sees this one.
         version_id = str(uuid.uuid4())
-        allocation = await queries.upsert_entity_allocating(
-            session,
-            entity_id=str(uuid.uuid4()),
-            ml_repo_id=repo.id,
-            family=family.name,
-            name=name,
-            version_id=version_id,
-            created_by_subject=caller.as_subject(),
-            now=now,
-            **marks,
-        )
+        try:
+            allocation = await queries.upsert_entity_allocating(
+                session,
+                entity_id=str(uuid.uuid4()),
+                ml_repo_id=repo.id,
+                family=family.name,
+                name=name,
+                version_id=version_id,
+                created_by_subject=caller.as_subject(),
+                now=now,
+                **marks,
+            )
+        except IntegrityError as exc:  # the repo was deleted since this process cached it
+            raise _alias_conflict(family, name, None, exc) from exc
         entity_id, allocated = allocation.entity_id, allocation.number
         if allocated is None:
             previous = await queries.get_version(session, allocation.replay_of) if allocation.replay_of else None
@@ -313,23 +316,26 @@ async def _create_in_one_statement(
     alone = not notified and not session.in_transaction()
     if alone:
         await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    created = await queries.create_in_one_statement(
-        session,
-        entity_id=str(uuid.uuid4()),
-        version_id=version_id,
-        ml_repo_id=repo.id,
-        family=family.name,
-        name=name,
-        manifest=manifest_text,
-        run_id=wire.get("run_id"),
-        step=int(wire.get("step") or 0),
-        storage_root=_source_uri(wire),
-        created_by_subject=caller.as_subject(),
-        audit_row=audit_row,
-        audit_details=details_text,
-        now=now,
-        **marks,
-    )
+    try:
+        created = await queries.create_in_one_statement(
+            session,
+            entity_id=str(uuid.uuid4()),
+            version_id=version_id,
+            ml_repo_id=repo.id,
+            family=family.name,
+            name=name,
+            manifest=manifest_text,
+            run_id=wire.get("run_id"),
+            step=int(wire.get("step") or 0),
+            storage_root=_source_uri(wire),
+            created_by_subject=caller.as_subject(),
+            audit_row=audit_row,
+            audit_details=details_text,
+            now=now,
+            **marks,
+        )
+    except IntegrityError as exc:  # the repo was deleted since this process cached it
+        raise _alias_conflict(family, name, None, exc) from exc
     if created.number is None or created.created_at is None:
         if alone:
             await session.close()  # the general path's statements need a transaction: the next one begins it
