@@ -959,6 +959,8 @@ def _version_row(scope: AccessScope, row: Any) -> VersionRow:
 
 
 _RECORD_WIDTH = len(_RECORD_COLUMNS)
+_MANIFEST_AT = VersionRecord._fields.index("manifest")
+_SHARED_DOCUMENTS_AT = tuple(VersionRecord._fields.index(name) for name in ("tags", "metrics", "created_by_subject"))
 
 
 def _record_rows(rows: Sequence[Any]) -> list[VersionRecordRow]:
@@ -978,42 +980,11 @@ def _record_rows(rows: Sequence[Any]) -> list[VersionRecordRow]:
 
     records = []
     for row in rows:
-        (
-            id,
-            entity_id,
-            ml_repo_id,
-            family,
-            version,
-            state,
-            manifest,
-            version_alias,
-            run_id,
-            step,
-            storage_root,
-            tags,
-            metrics,
-            created_by_subject,
-            created_at,
-            updated_at,
-        ) = row[:width]
-        record = VersionRecord(
-            id,
-            entity_id,
-            ml_repo_id,
-            family,
-            version,
-            state,
-            load_document(manifest),
-            version_alias,
-            run_id,
-            step,
-            storage_root,
-            shared(tags),
-            shared(metrics),
-            shared(created_by_subject),
-            created_at,
-            updated_at,
-        )
+        values = list(row[:width])
+        values[_MANIFEST_AT] = load_document(values[_MANIFEST_AT])
+        for at in _SHARED_DOCUMENTS_AT:
+            values[at] = shared(values[at])
+        record = VersionRecord._make(values)
         records.append(VersionRecordRow(record, row[width], row[width + 1]))
     return records
 
