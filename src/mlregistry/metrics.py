@@ -74,6 +74,14 @@ REPO_CACHE_LOOKUPS = Counter(
     registry=REGISTRY,
 )
 
+LIST_ITEM_CACHE_LOOKUPS = Counter(
+    "mlregistry_list_item_cache_lookups",
+    "Version list items looked up in this process's cache of encoded items, by result: hit, miss, or bypass "
+    "(the item is made every time: the cache is off, or the item shows its run's metrics or an earlier time).",
+    ("result",),
+    registry=REGISTRY,
+)
+
 WEBHOOK_CACHE_LOOKUPS = Counter(
     "mlregistry_webhook_cache_lookups",
     "ML repos' active webhooks looked up in this process's cache before an event is queued, by result: hit, "
@@ -98,6 +106,8 @@ for _direction in ("upload", "download"):
     LOCAL_STORE_BYTES.labels(direction=_direction)
 for _reason in DATABASE_UNAVAILABLE_REASONS:
     DATABASE_UNAVAILABLE.labels(reason=_reason)
+for _result in ("hit", "miss", "bypass"):
+    LIST_ITEM_CACHE_LOOKUPS.labels(result=_result)
 
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 

@@ -116,6 +116,14 @@ class Settings(BaseSettings):
         "collaborators clears every process's cache when it commits, as for the token cache; this bound holds in "
         "any case.",
     )
+    list_item_cache_mb: float = Field(
+        16.0,
+        ge=0,
+        le=4096,
+        description="Memory a server process may spend keeping version list items it has encoded, by the stored "
+        "content they were made from (0: encode every item each time). A version that changes reads back as "
+        "new content, so a kept item is never stale; an item is kept the second time it is listed.",
+    )
     apply_replay_window_seconds: float = Field(
         60.0,
         ge=0,

@@ -91,7 +91,7 @@ async def list_artifact_versions(
     filters: RunVersionFiltersParams,
     artifact_id: Annotated[str | None, Query()] = None,
 ) -> JSONResponse:
-    items, total = await versions.list_versions(
+    items, total = await versions.list_version_items(
         session, settings, caller, ARTIFACT, filters.query(artifact_id), offset=page.offset, limit=page.limit
     )
     return list_response(items, total, page)

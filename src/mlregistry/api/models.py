@@ -70,7 +70,7 @@ async def list_model_versions(
     filters: RunVersionFiltersParams,
     model_id: Annotated[str | None, Query()] = None,
 ) -> JSONResponse:
-    items, total = await versions.list_versions(
+    items, total = await versions.list_version_items(
         session, settings, caller, MODEL, filters.query(model_id), offset=page.offset, limit=page.limit
     )
     return list_response(items, total, page)

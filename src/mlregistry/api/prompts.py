@@ -88,7 +88,7 @@ async def list_prompt_versions(
     query = VersionQuery(
         fqn=fqn, entity_id=prompt_id, ml_repo_id=ml_repo_id, name=name, version=version, tag=tag, as_of=as_of
     )
-    items, total = await versions.list_versions(
+    items, total = await versions.list_version_items(
         session, settings, caller, CHAT_PROMPT, query, offset=page.offset, limit=page.limit
     )
     return list_response(items, total, page)

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import orjson
 from starlette.responses import JSONResponse as StarletteJSONResponse
 
-# Same compact bytes as Starlette's encoder (insertion order, no spaces, UTF-8). Integers beyond 64 bits,
-# which orjson cannot encode, fall back to the standard library.
-_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+from mlregistry.encoded import encode_item
 
 
 class JSONResponse(StarletteJSONResponse):
+    """Same compact bytes as Starlette's encoder (insertion order, no spaces, UTF-8). Integers beyond 64 bits,
+    which orjson cannot encode, fall back to the standard library. List items may come encoded already
+    (`orjson.Fragment`, encoded.py), each by the same rules."""
+
     def render(self, content: Any) -> bytes:
-        try:
-            return orjson.dumps(content, option=_ORJSON_OPTIONS)
-        except (orjson.JSONEncodeError, TypeError):
-            return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        return encode_item(content)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from mlregistry.auth import cache
+from mlregistry.encoded import EncodedItems
 from mlregistry.repositories.ml_repos import RepoCache
 from mlregistry.repositories.webhooks import WebhookCache
 from mlregistry.settings import Settings
@@ -125,6 +126,8 @@ class Database:
     webhook_cache: WebhookCache | None = None
     # ML repos by name with the caller's rank (repositories/ml_repos.py); cleared with the token cache.
     repo_cache: RepoCache | None = None
+    # Encoded version list items by their stored content (encoded.py): nothing to clear, a change is a new key.
+    encoded_items: EncodedItems | None = None
     _write_lock: asyncio.Lock | None = field(default=None, init=False)
     _write_lock_owner: asyncio.Task[object] | None = field(default=None, init=False)
 
@@ -256,8 +259,11 @@ def create_database(settings: Settings) -> Database:
     # On PostgreSQL the webhook cache is used once this process listens for changes (the app's lifespan).
     webhook_cache = WebhookCache(settings.webhook_cache_seconds, stamp=stamp, listening=url.startswith("sqlite"))
     repo_cache = RepoCache(settings.repo_cache_seconds, stamp=stamp, listening=url.startswith("sqlite"))
+    encoded_items = EncodedItems(int(settings.list_item_cache_mb * 1024 * 1024))
     session_class: type[Session] = type(
-        "RegistrySession", (Session,), {"webhook_cache": webhook_cache, "repo_cache": repo_cache}
+        "RegistrySession",
+        (Session,),
+        {"webhook_cache": webhook_cache, "repo_cache": repo_cache, "encoded_items": encoded_items},
     )
     cache.track_identity_writes(engine.sync_engine, session_class, stamp=stamp)
     return Database(
@@ -268,4 +274,5 @@ def create_database(settings: Settings) -> Database:
         identity_stamp=stamp,
         webhook_cache=webhook_cache,
         repo_cache=repo_cache,
+        encoded_items=encoded_items,
     )

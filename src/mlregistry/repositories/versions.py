@@ -72,7 +72,7 @@ class VersionRecord(NamedTuple):
 
 
 _RECORD_COLUMNS = tuple(EntityVersion.__table__.columns[name] for name in VersionRecord._fields)
-# A list reads the JSON documents as their stored text and decodes them itself (`_record_rows`).
+# A list reads the JSON documents as their stored text and decodes them itself (`ListedVersions`).
 _DOCUMENT_FIELDS = ("manifest", "tags", "metrics", "created_by_subject")
 _LISTED_COLUMNS = tuple(
     cast(column, Text).label(column.key) if column.key in _DOCUMENT_FIELDS else column for column in _RECORD_COLUMNS
@@ -876,7 +876,7 @@ def _list_statements(
 
 async def list_versions(
     session: AsyncSession, filters: VersionFilters, scope: AccessScope, *, offset: int, limit: int
-) -> tuple[list[VersionRecordRow], int]:
+) -> tuple[ListedVersions, int]:
     parameters = _list_parameters(filters, scope)
     connection = await session.connection()
     total: int | None = None
@@ -885,7 +885,7 @@ async def list_versions(
         counted = _list_statements(filters, scope, first_page=False, reverse=False).count
         total = int((await connection.execute(counted, parameters)).scalar() or 0)
         if offset >= total:
-            return [], total
+            return ListedVersions([]), total
         # A page past the middle is read from the other end of the same index: the last page of a model with
         # 100,000 versions skips a few entries, not 99,900. The total is exact, so the window is the same.
         if offset > total // 2:
@@ -895,7 +895,7 @@ async def list_versions(
     rows = (await connection.execute(statement, {**parameters, "page_offset": offset, "page_limit": limit})).all()
     if total is None:
         total = int(rows[0][_RECORD_WIDTH + 2]) if rows else 0
-    return _record_rows(rows), total
+    return ListedVersions([row[:_LISTED_WIDTH] for row in rows]), total
 
 
 def _tag_table_conditions(filters: VersionFilters, scope: AccessScope) -> list[Any]:
@@ -959,34 +959,42 @@ def _version_row(scope: AccessScope, row: Any) -> VersionRow:
 
 
 _RECORD_WIDTH = len(_RECORD_COLUMNS)
+_LISTED_WIDTH = _RECORD_WIDTH + 2  # the record's columns, then the entity's and the ML repo's names
 _MANIFEST_AT = VersionRecord._fields.index("manifest")
 _SHARED_DOCUMENTS_AT = tuple(VersionRecord._fields.index(name) for name in ("tags", "metrics", "created_by_subject"))
+LISTED_ID_AT = VersionRecord._fields.index("id")
+LISTED_RUN_ID_AT = VersionRecord._fields.index("run_id")
+LISTED_STEP_AT = VersionRecord._fields.index("step")
 
 
-def _record_rows(rows: Sequence[Any]) -> list[VersionRecordRow]:
-    """A page's rows as records, their documents decoded. A page's versions mostly share their creator and
-    their empty tags and metrics: a document whose text repeats on the page is decoded once and shared by
-    those rows (nothing changes a listed record's documents). Manifests differ from version to version."""
-    width = _RECORD_WIDTH
-    seen: dict[str, Any] = {}
+class ListedVersions:
+    """A list page as read: each row's content (`contents`: the version's columns as stored, its JSON documents
+    as their text, then its entity's and ML repo's names), which is all its item is made of, and each row
+    decoded on demand (`record`). A page's versions mostly share their creator and their empty tags and
+    metrics: a document whose text repeats on the page is decoded once and shared by those records (nothing
+    changes a listed record's documents). Manifests differ from version to version."""
 
-    def shared(text: str | None) -> Any:
-        if text is None:
-            return None
-        document = seen.get(text, seen)
-        if document is seen:
-            document = seen[text] = load_document(text)
-        return document
+    __slots__ = ("contents", "_documents")
 
-    records = []
-    for row in rows:
-        values = list(row[:width])
+    def __init__(self, contents: list[tuple[Any, ...]]) -> None:
+        self.contents = contents
+        self._documents: dict[str, Any] = {}
+
+    def record(self, content: tuple[Any, ...]) -> VersionRecordRow:
+        documents = self._documents
+        values = list(content[:_RECORD_WIDTH])
         values[_MANIFEST_AT] = load_document(values[_MANIFEST_AT])
         for at in _SHARED_DOCUMENTS_AT:
-            values[at] = shared(values[at])
-        record = VersionRecord._make(values)
-        records.append(VersionRecordRow(record, row[width], row[width + 1]))
-    return records
+            text = values[at]
+            if text is not None:
+                document = documents.get(text, documents)
+                if document is documents:
+                    document = documents[text] = load_document(text)
+                values[at] = document
+        return VersionRecordRow(VersionRecord._make(values), content[_RECORD_WIDTH], content[_RECORD_WIDTH + 1])
+
+    def records(self) -> list[VersionRecordRow]:
+        return [self.record(content) for content in self.contents]
 
 
 _VERSION_BY_ID: dict[tuple[str, bool], Any] = {}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from mlregistry.auth.subject import Caller
+from mlregistry.encoded import EncodedItems, encode_item
 from mlregistry.orm import EntityVersion, MlRepo
 from mlregistry.orm.base import utcnow
 from mlregistry.repositories import runs as run_queries
@@ -28,6 +30,8 @@ from mlregistry.repositories import versions as queries
 from mlregistry.repositories.versions import (
     LABEL_ALIAS,
     LABEL_TAG,
+    LISTED_ID_AT,
+    LISTED_RUN_ID_AT,
     STATE_FAILED,
     STATE_FINALIZED,
     STATE_STAGED,
@@ -628,7 +632,8 @@ async def list_versions(
     filters = _resolve_version_filters(settings, family, query)
     if filters is None:
         return [], 0
-    rows, total = await queries.list_versions(session, filters, repo_scope(caller), offset=offset, limit=limit)
+    page, total = await queries.list_versions(session, filters, repo_scope(caller), offset=offset, limit=limit)
+    rows = page.records()
     linked = await _run_metrics(session, family, rows)
     if query.as_of is None:
         return [
@@ -641,6 +646,49 @@ async def list_versions(
         )
         for row in rows
     ], total
+
+
+async def list_version_items(
+    session: AsyncSession,
+    settings: Settings,
+    caller: Caller,
+    family: Family,
+    query: VersionQuery,
+    *,
+    offset: int,
+    limit: int,
+) -> tuple[list[orjson.Fragment], int]:
+    """`list_versions` for the API: the items encoded, those whose row alone makes them taken from the
+    process's kept items when one was made from the same content before (encoded.py)."""
+    if query.as_of is not None:  # the tags and alias of another time: made each time
+        items, total = await list_versions(session, settings, caller, family, query, offset=offset, limit=limit)
+        return [orjson.Fragment(encode_item(item)) for item in items], total
+    filters = _resolve_version_filters(settings, family, query)
+    if filters is None:
+        return [], 0
+    page, total = await queries.list_versions(session, filters, repo_scope(caller), offset=offset, limit=limit)
+    tenant = settings.tenant_name
+    keep = None
+    linked: dict[str, list[dict[str, Any]]] = {}
+    if family.has_metrics and any(content[LISTED_RUN_ID_AT] for content in page.contents):
+        # Such an item shows what its run logged at its step, which its row does not hold: made each time.
+        linked = await _run_metrics(
+            session, family, [page.record(content) for content in page.contents if content[LISTED_RUN_ID_AT]]
+        )
+
+        def keep(content: tuple[Any, ...]) -> bool:
+            return not content[LISTED_RUN_ID_AT]
+
+    def make(content: tuple[Any, ...]) -> dict[str, Any]:
+        return version_to_wire(page.record(content), family, tenant, run_metrics=linked.get(content[LISTED_ID_AT]))
+
+    kept: EncodedItems | None = getattr(session.sync_session, "encoded_items", None)
+    if kept is None:
+        kept = _NOT_KEPT
+    return kept.encode_page(family.manifest_type, tenant, page.contents, make, keep), total
+
+
+_NOT_KEPT = EncodedItems(0)
 
 
 async def _run_metrics(

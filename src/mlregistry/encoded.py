@@ -1,0 +1,109 @@
+"""List items as JSON, kept by the stored content they were made from.
+
+A version list item is a pure function of its row as the list reads it (the version's columns with the JSON
+documents as their stored text, the entity's and ML repo's names) and of the family and tenant it is shown
+in. Making it (decoding the documents, building the wire dict, encoding it) costs far more than looking its
+content up, so each server process keeps recently made items by that content. There is nothing to
+invalidate: a version that changes in any way reads back as different content, which is a different key,
+and its old entry is never looked up again; entries leave in insertion order when the byte budget is used.
+
+An item is kept on the second time its content is made within a while (a set of the hashes of contents seen
+once, emptied when it fills): a list that walks more items than the budget holds (every model's first page
+in turn) then keeps nothing and pays one set lookup per item, instead of evicting an entry for each one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from mlregistry.metrics import LIST_ITEM_CACHE_LOOKUPS
+
+# What an entry holds besides its encoded bytes: the key's tuple and the stored text it references (about as
+# long as the item), the dict slot and the fragment object.
+_ENTRY_OVERHEAD = 400
+
+
+def encode_item(item: Any) -> bytes:
+    """JSON as every response is encoded (`api.responses.JSONResponse`): compact UTF-8 in insertion order, by
+    orjson, or by the standard library for what orjson cannot encode (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(item, option=orjson.OPT_NON_STR_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(item, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+class EncodedItems:
+    """Encoded list items by (kind, tenant, row content), within `max_bytes` (0: none are kept). Used from one
+    event loop: no await between a lookup and what it decides."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.used = 0
+        self._items: dict[tuple[Any, ...], tuple[orjson.Fragment, int]] = {}
+        self._seen_once: set[int] = set()
+        # Hashes remembered for admission: about as many as the budget holds entries.
+        self._seen_limit = max(64, max_bytes // 1024)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def offer(self, key: tuple[Any, ...], item: orjson.Fragment, length: int) -> None:
+        """Keep `item` (`length` bytes of JSON) if its key was offered before, recently."""
+        key_hash = hash(key)
+        seen = self._seen_once
+        if key_hash not in seen:
+            if len(seen) >= self._seen_limit:
+                seen.clear()
+            seen.add(key_hash)
+            return
+        seen.discard(key_hash)
+        size = 2 * length + _ENTRY_OVERHEAD
+        items = self._items
+        if size > self.max_bytes or key in items:
+            return
+        while self.used + size > self.max_bytes:
+            self.used -= items.pop(next(iter(items)))[1]
+        items[key] = (item, size)
+        self.used += size
+
+    def encode_page(
+        self,
+        kind: str,
+        tenant: str,
+        contents: list[tuple[Any, ...]],
+        make: Callable[[tuple[Any, ...]], Any],
+        keep: Callable[[tuple[Any, ...]], bool] | None = None,
+    ) -> list[orjson.Fragment]:
+        """Each content's item, encoded: kept, or made by `make(content)` (a wire dict) and offered.
+        `keep(content)` says whether the content alone makes the item (default: always); items it refuses
+        are made every time."""
+        items: list[orjson.Fragment] = []
+        hits = misses = 0
+        lookup = self._items.get
+        enabled = self.max_bytes > 0
+        for content in contents:
+            if not enabled or (keep is not None and not keep(content)):
+                items.append(orjson.Fragment(encode_item(make(content))))
+                continue
+            key = (kind, tenant, content)
+            found = lookup(key)
+            if found is not None:
+                items.append(found[0])
+                hits += 1
+                continue
+            encoded = encode_item(make(content))
+            item = orjson.Fragment(encoded)
+            items.append(item)
+            misses += 1
+            self.offer(key, item, len(encoded))
+        if hits:
+            LIST_ITEM_CACHE_LOOKUPS.labels(result="hit").inc(hits)
+        if misses:
+            LIST_ITEM_CACHE_LOOKUPS.labels(result="miss").inc(misses)
+        if len(items) > hits + misses:
+            LIST_ITEM_CACHE_LOOKUPS.labels(result="bypass").inc(len(items) - hits - misses)
+        return items
