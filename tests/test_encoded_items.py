@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import tracemalloc
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -64,6 +67,47 @@ def test_the_byte_budget_holds_and_the_oldest_items_leave_first() -> None:
     kept = list(cache._items)
     assert [key[2] for key in kept] == contents[-len(kept) :], "the newest are kept"
     assert cache.used == sum(size for _, size in cache._items.values())
+
+
+def test_the_budget_counts_what_entries_really_hold() -> None:
+    """Kept entries hold their content's objects (the row's values) besides their bytes: the budget counts both."""
+    cache = EncodedItems(1 << 30)
+    subject = '{"subject_id": "0f0c6c1c", "subject_type": "user", "subject_slug": "regbench"}'
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for index in range(2000):
+            created = datetime.now(UTC)
+            content = (
+                str(uuid.uuid4()),
+                str(uuid.uuid4()),
+                1,
+                "model",
+                index,
+                "FINALIZED",
+                f'{{"name": "m", "metadata": {{}}, "version": {index}}}' + " " * 150,
+                None,
+                None,
+                0,
+                None,
+                "[]",
+                "[]",
+                subject + str(index),
+                created,
+                created,
+                f"model-{index}",
+                "repo",
+            )
+            key = ("model-version", "t", content)
+            encoded = orjson.dumps({"id": content[0], "manifest": content[6], "n": "x" * 300})
+            cache.offer(key, encoded)
+            cache.offer(key, encoded)
+            del encoded  # the cache keeps its own copy
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(cache) == 2000
+    assert 0.85 * held <= cache.used <= 1.3 * held, (cache.used, held)
 
 
 def test_a_walk_longer_than_the_budget_keeps_nothing() -> None:

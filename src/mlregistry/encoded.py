@@ -15,6 +15,7 @@ in turn) then keeps nothing and pays one set lookup per item, instead of evictin
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -22,9 +23,9 @@ import orjson
 
 from mlregistry.metrics import LIST_ITEM_CACHE_LOOKUPS
 
-# What an entry holds besides its encoded bytes: the key's tuple and the stored text it references (about as
-# long as the item), the dict slot and the fragment object.
-_ENTRY_OVERHEAD = 400
+# What an entry holds besides its encoded bytes and its content's objects: the key's tuple, the dict slot,
+# the value's tuple and the fragment and bytes objects.
+_ENTRY_OVERHEAD = 250
 
 
 def encode_item(item: Any) -> bytes:
@@ -45,14 +46,16 @@ class EncodedItems:
         self.used = 0
         self._items: dict[tuple[Any, ...], tuple[orjson.Fragment, int]] = {}
         self._seen_once: set[int] = set()
-        # Hashes remembered for admission: about as many as the budget holds entries.
-        self._seen_limit = max(64, max_bytes // 1024)
+        # Hashes remembered for admission: about as many as the budget holds entries (2 KiB or so each).
+        self._seen_limit = max(64, max_bytes // 2048)
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def offer(self, key: tuple[Any, ...], item: orjson.Fragment, length: int) -> None:
-        """Keep `item` (`length` bytes of JSON) if its key was offered before, recently."""
+    def offer(self, key: tuple[Any, ...], encoded: bytes) -> None:
+        """Keep `encoded` (an item's JSON) under `key`, (kind, tenant, content), if that key was offered before,
+        recently. An entry counts its bytes, its content's objects (which it keeps alive) and its own
+        structures against the budget."""
         key_hash = hash(key)
         seen = self._seen_once
         if key_hash not in seen:
@@ -61,13 +64,16 @@ class EncodedItems:
             seen.add(key_hash)
             return
         seen.discard(key_hash)
-        size = 2 * length + _ENTRY_OVERHEAD
+        content = key[-1]
+        size = _ENTRY_OVERHEAD + len(encoded) + sys.getsizeof(content) + sum(map(sys.getsizeof, content))
         items = self._items
         if size > self.max_bytes or key in items:
             return
         while self.used + size > self.max_bytes:
             self.used -= items.pop(next(iter(items)))[1]
-        items[key] = (item, size)
+        # A copy of exactly its length: orjson's output keeps the capacity it grew to (about 4 KiB for an item
+        # of a few hundred bytes).
+        items[key] = (orjson.Fragment(bytes(memoryview(encoded))), size)
         self.used += size
 
     def encode_page(
@@ -96,10 +102,9 @@ class EncodedItems:
                 hits += 1
                 continue
             encoded = encode_item(make(content))
-            item = orjson.Fragment(encoded)
-            items.append(item)
+            items.append(orjson.Fragment(encoded))
             misses += 1
-            self.offer(key, item, len(encoded))
+            self.offer(key, encoded)
         if hits:
             LIST_ITEM_CACHE_LOOKUPS.labels(result="hit").inc(hits)
         if misses:
