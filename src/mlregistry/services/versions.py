@@ -36,6 +36,7 @@ from mlregistry.repositories.versions import (
     STATE_FINALIZED,
     STATE_STAGED,
     EntityFilters,
+    ListedVersions,
     VersionFilters,
     VersionRecordRow,
     VersionRow,
@@ -619,6 +620,23 @@ def _resolve_version_filters(settings: Settings, family: Family, query: VersionQ
     return filters
 
 
+async def _version_page(
+    session: AsyncSession,
+    settings: Settings,
+    caller: Caller,
+    family: Family,
+    query: VersionQuery,
+    *,
+    offset: int,
+    limit: int,
+) -> tuple[ListedVersions, int]:
+    """The rows of a version list page the caller may see, and the exact total."""
+    filters = _resolve_version_filters(settings, family, query)
+    if filters is None:
+        return ListedVersions([]), 0
+    return await queries.list_versions(session, filters, repo_scope(caller), offset=offset, limit=limit)
+
+
 async def list_versions(
     session: AsyncSession,
     settings: Settings,
@@ -629,10 +647,7 @@ async def list_versions(
     offset: int,
     limit: int,
 ) -> tuple[list[dict[str, Any]], int]:
-    filters = _resolve_version_filters(settings, family, query)
-    if filters is None:
-        return [], 0
-    page, total = await queries.list_versions(session, filters, repo_scope(caller), offset=offset, limit=limit)
+    page, total = await _version_page(session, settings, caller, family, query, offset=offset, limit=limit)
     rows = page.records()
     linked = await _run_metrics(session, family, rows)
     if query.as_of is None:
@@ -663,10 +678,7 @@ async def list_version_items(
     if query.as_of is not None:  # the tags and alias of another time: made each time
         items, total = await list_versions(session, settings, caller, family, query, offset=offset, limit=limit)
         return [orjson.Fragment(encode_item(item)) for item in items], total
-    filters = _resolve_version_filters(settings, family, query)
-    if filters is None:
-        return [], 0
-    page, total = await queries.list_versions(session, filters, repo_scope(caller), offset=offset, limit=limit)
+    page, total = await _version_page(session, settings, caller, family, query, offset=offset, limit=limit)
     tenant = settings.tenant_name
     keep = None
     linked: dict[str, list[dict[str, Any]]] = {}
