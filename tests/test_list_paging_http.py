@@ -42,6 +42,8 @@ def test_every_offset_page_is_the_slice_of_the_whole_list(server: LiveServer, us
 
         cases: list[dict[str, Any]] = [
             {"model_id": model_id},
+            {"ml_repo_id": repo["id"], "name": "deep"},  # one entity, named
+            {"model_id": model_id, "tag": gold},
             {"ml_repo_id": repo["id"]},
             {"ml_repo_id": repo["id"], "tag": gold},
             {"tag": gold},
@@ -55,6 +57,8 @@ def test_every_offset_page_is_the_slice_of_the_whole_list(server: LiveServer, us
             if total:
                 assert page(total - 1, 1, **params) == (whole[-1:], total)
         assert len(page(0, 100, model_id=model_id)[0]) == 12
+        assert page(0, 100, ml_repo_id=repo["id"], name="deep") == page(0, 100, model_id=model_id)
+        assert page(0, 100, model_id=model_id, tag=gold) == ([first[7]["id"]], 1)
         assert len(page(0, 100, ml_repo_id=repo["id"])[0]) == 18 == 12 + len(other)
         assert page(0, 100, ml_repo_id=repo["id"], tag=gold) == page(0, 100, tag=gold)
         assert len(page(0, 100, tag=gold)[0]) == 4 and page(0, 100, tag=gold, run_ids=["no-such-run"]) == ([], 0)

@@ -768,6 +768,7 @@ _EXPANDING_FILTERS = ("run_ids", "run_steps")
 class _ListStatements:
     page: Select[Any]
     count: Select[Any]
+    reversed_rows: bool = False  # the page's rows come oldest first
 
 
 # One statement per shape of list, built once per process and executed with bound parameters: building a
@@ -830,12 +831,16 @@ def _build_list_statements(shape: _ListShape) -> _ListStatements:
     if tag_ordered:
         # The same order from the tag table's copies of (created_at, id): its index is walked newest first
         # and only the page's versions are read.
-        candidates = (
-            select(EntityVersion.id)
-            .select_from(VersionTag)
-            .join(EntityVersion, EntityVersion.id == VersionTag.version_id)
-            .where(*_tag_table_conditions(filters, scope), *conditions)
-        )
+        if _only_tag(filters):
+            # The page's ids come from that index alone (an index-only scan), as its total does.
+            candidates = select(VersionTag.version_id.label("id")).where(*_tag_table_conditions(filters, scope))
+        else:
+            candidates = (
+                select(EntityVersion.id)
+                .select_from(VersionTag)
+                .join(EntityVersion, EntityVersion.id == VersionTag.version_id)
+                .where(*_tag_table_conditions(filters, scope), *conditions)
+            )
         page_keys = [VersionTag.version_created_at, VersionTag.version_id]
     counted = _count_versions(filters, scope, conditions, tag_ordered=tag_ordered)
     page_order = [key.asc() if shape.reverse else key.desc() for key in page_keys]
@@ -852,14 +857,17 @@ def _build_list_statements(shape: _ListShape) -> _ListStatements:
         # The first page, the one most lists ask for: page and exact total in one statement (the count is a
         # subquery evaluated once beside the page; an empty first page means a total of 0).
         statement = statement.add_columns(counted.correlate(None).scalar_subquery())
+    offset, limit = bindparam("page_offset", type_=Integer), bindparam("page_limit", type_=Integer)
+    if single_entity:
+        # One entity's page: its index (entity_id, version) is walked in list order (from the other end for a
+        # page past the middle, whose rows `list_versions` turns back) and each row is read once, with the
+        # entity and the repo joined one time (their ids are fixed by the filter). A deferred join would read
+        # each page row twice and join the entity once per row: twice the buffers.
+        statement = statement.where(*conditions).order_by(*page_order).offset(offset).limit(limit)
+        return _ListStatements(page=statement, count=counted, reversed_rows=shape.reverse)
     # Deferred join: the page is chosen on the version table alone, walking an index in list order (and
     # skipping an offset over index entries, not over whole rows); only its rows are then joined and read.
-    page = (
-        candidates.order_by(*page_order)
-        .offset(bindparam("page_offset", type_=Integer))
-        .limit(bindparam("page_limit", type_=Integer))
-        .subquery()
-    )
+    page = candidates.order_by(*page_order).offset(offset).limit(limit).subquery()
     statement = statement.join(page, page.c.id == versions.id).order_by(*order)
     return _ListStatements(page=statement, count=counted)
 
@@ -891,8 +899,10 @@ async def list_versions(
         if offset > total // 2:
             reverse = True
             offset, limit = max(0, total - offset - limit), min(limit, total - offset)
-    statement = _list_statements(filters, scope, first_page=total is None, reverse=reverse).page
-    rows = (await connection.execute(statement, {**parameters, "page_offset": offset, "page_limit": limit})).all()
+    statements = _list_statements(filters, scope, first_page=total is None, reverse=reverse)
+    rows = (await connection.execute(statements.page, {**parameters, "page_offset": offset, "page_limit": limit})).all()
+    if statements.reversed_rows:
+        rows.reverse()
     if total is None:
         total = int(rows[0][_RECORD_WIDTH + 2]) if rows else 0
     return ListedVersions([row[:_LISTED_WIDTH] for row in rows]), total
@@ -909,6 +919,19 @@ def _tag_table_conditions(filters: VersionFilters, scope: AccessScope) -> list[A
     return conditions
 
 
+def _only_tag(filters: VersionFilters) -> bool:
+    """A tag-ordered list filtered by nothing the tag table lacks (it has each tagged version's repo and
+    family, and holds finalized versions only): its page and total are read on that table alone."""
+    return (
+        filters.entity_id is None
+        and filters.name is None
+        and filters.ml_repo_name is None
+        and filters.version is None
+        and not _given(filters.run_ids)
+        and not _given(filters.run_steps)
+    )
+
+
 def _count_versions(
     filters: VersionFilters,
     scope: AccessScope,
@@ -922,12 +945,8 @@ def _count_versions(
     attributes count the matching versions."""
     if tag_ordered:
         tag_conditions = _tag_table_conditions(filters, scope)
-        only_tag = filters.entity_id is None and filters.name is None and filters.ml_repo_name is None
-        only_tag = (
-            only_tag and filters.version is None and not _given(filters.run_ids) and not _given(filters.run_steps)
-        )
         counted = select(func.count()).select_from(VersionTag).where(*tag_conditions)
-        if not only_tag:
+        if not _only_tag(filters):
             counted = counted.join(EntityVersion, EntityVersion.id == VersionTag.version_id).where(*conditions)
         return counted
     per_version = (
