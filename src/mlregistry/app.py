@@ -35,6 +35,7 @@ from mlregistry.api.edge import refuse_unstorable_input
 from mlregistry.api.errors import install_error_handlers
 from mlregistry.api.middleware import RequestMiddleware
 from mlregistry.api.openapi import install_openapi, operation_id
+from mlregistry.api.route_gates import gate_included_routers
 from mlregistry.auth.cache import CallerCache
 from mlregistry.auth.cache import listen_forever as change_listener
 from mlregistry.auth.oidc import OidcVerifier
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount(console_core.STATIC_PREFIX, StaticFiles(directory=console_core.STATIC_DIR), name="console-static")
     app.include_router(console.router)
     app.include_router(console.root_router)
+    gate_included_routers(app)
     return app
 
 
