@@ -97,6 +97,24 @@ def test_a_manifest_with_text_like_the_number_mark_is_stored_as_sent(server: Liv
     ]
 
 
+def test_the_create_answers_what_a_get_of_the_version_answers(server: LiveServer, admin: LiveUser) -> None:
+    """Byte for byte, with and without a webhook wanting the event (the answer is made from what the request
+    wrote, without reading the version back)."""
+    quiet, hooked = unique("answer-quiet"), unique("answer-hooked")
+    with server.client(admin) as client:
+        for repo in (quiet, hooked):
+            create_repo(client, repo)
+        repo_id = client.get(f"{API}/ml-repos", params={"name": hooked}).json()["data"][0]["id"]
+        body = {"name": unique("hook"), "url": "http://127.0.0.1:9/hook", "events": ["version.created"]}
+        assert client.post(f"{API}/webhooks", json={**body, "ml_repo_id": repo_id}).status_code == 200
+        for repo in (quiet, quiet, hooked):
+            manifest = {**model_manifest(repo, "answered"), "metadata": {"n": 1, "nested": {"b": [1, 2]}}}
+            created = client.put(f"{API}/model-versions", json={"manifest": manifest})
+            assert created.status_code == 200, created.text
+            fetched = client.get(f"{API}/model-versions/{created.json()['data']['id']}")
+            assert created.content == fetched.content
+
+
 def test_a_webhook_event_is_written_with_the_version(server: LiveServer, admin: LiveUser) -> None:
     repo = unique("hooked-one-statement")
     with server.client(admin) as client:
