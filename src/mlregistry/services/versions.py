@@ -362,10 +362,9 @@ async def _create_in_one_statement(
         storage_root=_source_uri(wire),
     )
     if not notified:
-        # Presented from a plain record: an ORM instance (instrumentation, identity map) cost a twentieth of
-        # the create's CPU, and nothing here changes or flushes it.
-        record = VersionRecordRow(VersionRecord(**values), name, repo.name)
-        return version_to_wire(record, family, settings.tenant_name)
+        # A plain record: an ORM instance (instrumentation, identity map) cost a twentieth of the create's CPU,
+        # and nothing here changes or flushes it.
+        return _present_written(settings, caller, family, repo, name, VersionRecord(**values))
     version = EntityVersion(**values)
     await events.version_created(session, caller, family, repo, name, version)
     return _present_written(settings, caller, family, repo, name, version)
@@ -556,10 +555,19 @@ async def _update_version(
 
 
 def _present_written(
-    settings: Settings, caller: Caller, family: Family, repo: MlRepo, name: str, version: EntityVersion
+    settings: Settings,
+    caller: Caller,
+    family: Family,
+    repo: MlRepo,
+    name: str,
+    version: EntityVersion | VersionRecord,
 ) -> dict[str, Any]:
     """The wire form of a version this request has just written, from the objects in hand (no re-read)."""
-    row = VersionRow(version=version, entity_name=name, access=repo_scope(caller).access(repo, 0))
+    row: VersionRow | VersionRecordRow
+    if isinstance(version, VersionRecord):
+        row = VersionRecordRow(version, name, repo.name)
+    else:
+        row = VersionRow(version=version, entity_name=name, access=repo_scope(caller).access(repo, 0))
     return version_to_wire(row, family, settings.tenant_name)
 
 
