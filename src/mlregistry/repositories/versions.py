@@ -986,6 +986,29 @@ LISTED_RUN_ID_AT = VersionRecord._fields.index("run_id")
 LISTED_STEP_AT = VersionRecord._fields.index("step")
 
 
+class ListedAt(NamedTuple):
+    """Where a list row's content holds what an item shows (`ListedVersions.contents`)."""
+
+    id: int
+    entity_id: int
+    ml_repo_id: int
+    version: int
+    manifest: int
+    version_alias: int
+    tags: int
+    metrics: int
+    created_by_subject: int
+    created_at: int
+    updated_at: int
+    entity_name: int
+    ml_repo_name: int
+
+
+LISTED_AT = ListedAt._make(
+    [VersionRecord._fields.index(name) for name in ListedAt._fields[:-2]] + [_RECORD_WIDTH, _RECORD_WIDTH + 1]
+)
+
+
 class ListedVersions:
     """A list page as read: each row's content (`contents`: the version's columns as stored, its JSON documents
     as their text, then its entity's and ML repo's names), which is all its item is made of, and each row
@@ -999,17 +1022,22 @@ class ListedVersions:
         self.contents = contents
         self._documents: dict[str, Any] = {}
 
-    def record(self, content: tuple[Any, ...]) -> VersionRecordRow:
+    def document(self, text: str | None) -> Any:
+        """A shared document's value (tags, metrics, creator), decoded once per distinct text on the page.
+        Shared by the records that hold the same text: it is never changed."""
+        if text is None:
+            return None
         documents = self._documents
+        document = documents.get(text, documents)
+        if document is documents:
+            document = documents[text] = load_document(text)
+        return document
+
+    def record(self, content: tuple[Any, ...]) -> VersionRecordRow:
         values = list(content[:_RECORD_WIDTH])
         values[_MANIFEST_AT] = load_document(values[_MANIFEST_AT])
         for at in _SHARED_DOCUMENTS_AT:
-            text = values[at]
-            if text is not None:
-                document = documents.get(text, documents)
-                if document is documents:
-                    document = documents[text] = load_document(text)
-                values[at] = document
+            values[at] = self.document(values[at])
         return VersionRecordRow(VersionRecord._make(values), content[_RECORD_WIDTH], content[_RECORD_WIDTH + 1])
 
     def records(self) -> list[VersionRecordRow]:

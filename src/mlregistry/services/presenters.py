@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 
 from mlregistry.orm import DataDirectory, MlRepo, Workspace, WorkspaceMember, WorkspaceModel
-from mlregistry.repositories.versions import EntityRow, VersionRecordRow, VersionRow
+from mlregistry.repositories.database import load_document
+from mlregistry.repositories.versions import LISTED_AT, EntityRow, ListedVersions, VersionRecordRow, VersionRow
 from mlregistry.services.families import Family
 from mlregistry.services.fqn import entity_fqn, version_fqn
 
@@ -51,19 +52,94 @@ def version_to_wire(
     """`labels`: the (tags, alias) to show instead of the current ones (an "as of" read).
     `run_metrics`: the metrics its run logged at the version's step, shown in place of the stored ones."""
     version = row.version
-    tags, alias = labels if labels is not None else (list(version.tags or []), version.version_alias)
+    tags, alias = labels if labels is not None else (version.tags, version.version_alias)
     assert version.version is not None, "only finalized versions are presented"
-    fqn = version_fqn(family.fqn_prefix, tenant, row.ml_repo_name, row.entity_name, version.version)
+    return _version_wire(
+        family,
+        tenant,
+        version.id,
+        version.entity_id,
+        version.ml_repo_id,
+        version.version,
+        version.manifest,
+        version.created_by_subject,
+        version.created_at,
+        version.updated_at,
+        tags,
+        alias,
+        run_metrics or version.metrics,
+        row.entity_name,
+        row.ml_repo_name,
+    )
+
+
+def listed_version_to_wire(
+    page: ListedVersions,
+    content: tuple[Any, ...],
+    family: Family,
+    tenant: str,
+    *,
+    run_metrics: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """`version_to_wire` of a list page's row, made from its content as read (no record is built: a list
+    page that is not kept makes one item per row, and the record was a quarter of that)."""
+    at = LISTED_AT
+    number = content[at.version]
+    assert number is not None, "only finalized versions are presented"
+    return _version_wire(
+        family,
+        tenant,
+        content[at.id],
+        content[at.entity_id],
+        content[at.ml_repo_id],
+        number,
+        load_document(content[at.manifest]),
+        page.document(content[at.created_by_subject]),
+        content[at.created_at],
+        content[at.updated_at],
+        page.document(content[at.tags]),
+        content[at.version_alias],
+        run_metrics or page.document(content[at.metrics]),
+        content[at.entity_name],
+        content[at.ml_repo_name],
+    )
+
+
+def _version_wire(
+    family: Family,
+    tenant: str,
+    version_id: str,
+    entity_id: str,
+    ml_repo_id: int,
+    number: int,
+    manifest: dict[str, Any],
+    created_by_subject: dict[str, Any],
+    created_at: datetime,
+    updated_at: datetime,
+    tags: list[str] | None,
+    alias: str | None,
+    metrics: list[dict[str, Any]] | None,
+    entity_name: str,
+    ml_repo_name: str,
+) -> dict[str, Any]:
+    """The one place a version's wire shape is made. Lists are copied: documents may be shared."""
+    fqn = version_fqn(family.fqn_prefix, tenant, ml_repo_name, entity_name, number)
+    created = iso(created_at)
     wire: dict[str, Any] = {
-        "id": version.id,
+        "id": version_id,
         "fqn": fqn,
-        family.parent_id_field: version.entity_id,
-        "ml_repo_id": str(version.ml_repo_id),
-        "manifest": version.manifest,
-        "created_by_subject": version.created_by_subject,
-        "created_at": iso(version.created_at),
-        "updated_at": iso(version.updated_at),
-        "tags": tags,
+        family.parent_id_field: entity_id,
+        "ml_repo_id": str(ml_repo_id),
+        "manifest": manifest,
+        "created_by_subject": created_by_subject,
+        "created_at": created,
+        # Most versions were never changed after their creation: one formatting for both.
+        "updated_at": (
+            created
+            if updated_at == created_at and updated_at is not None and updated_at.tzinfo is created_at.tzinfo
+            else iso(updated_at)
+        ),
+        "tags": list(tags or []),
         "usage_code_snippet": family.usage_code_snippet(fqn),
     }
     if family.usage_code_snippets is not None:
@@ -71,8 +147,8 @@ def version_to_wire(
     if alias is not None:
         wire["version_alias"] = alias
     if family.has_metrics:
-        wire["metrics"] = run_metrics if run_metrics else list(version.metrics or [])
-        wire["deployable"] = family.deployable(version.manifest)
+        wire["metrics"] = list(metrics or [])
+        wire["deployable"] = family.deployable(manifest)
     return wire
 
 

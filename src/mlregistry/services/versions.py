@@ -50,7 +50,7 @@ from mlregistry.services.errors import Conflict, Invalid, NotFound
 from mlregistry.services.families import FAMILY_BY_MANIFEST_TYPE, Family
 from mlregistry.services.fqn import parse_fqn
 from mlregistry.services.ml_repos import parse_repo_id, repo_by_name
-from mlregistry.services.presenters import entity_to_wire, version_to_wire
+from mlregistry.services.presenters import entity_to_wire, listed_version_to_wire, version_to_wire
 from mlregistry.settings import Settings
 from mlregistry.storage import StorageRegistry
 
@@ -711,7 +711,7 @@ async def list_version_items(
             return not content[LISTED_RUN_ID_AT]
 
     def make(content: tuple[Any, ...]) -> dict[str, Any]:
-        return version_to_wire(page.record(content), family, tenant, run_metrics=linked.get(content[LISTED_ID_AT]))
+        return listed_version_to_wire(page, content, family, tenant, run_metrics=linked.get(content[LISTED_ID_AT]))
 
     kept: EncodedItems | None = getattr(session.sync_session, "encoded_items", None)
     if kept is None:
