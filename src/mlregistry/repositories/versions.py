@@ -981,13 +981,10 @@ _RECORD_WIDTH = len(_RECORD_COLUMNS)
 _LISTED_WIDTH = _RECORD_WIDTH + 2  # the record's columns, then the entity's and the ML repo's names
 _MANIFEST_AT = VersionRecord._fields.index("manifest")
 _SHARED_DOCUMENTS_AT = tuple(VersionRecord._fields.index(name) for name in ("tags", "metrics", "created_by_subject"))
-LISTED_ID_AT = VersionRecord._fields.index("id")
-LISTED_RUN_ID_AT = VersionRecord._fields.index("run_id")
-LISTED_STEP_AT = VersionRecord._fields.index("step")
 
 
 class ListedAt(NamedTuple):
-    """Where a list row's content holds what an item shows (`ListedVersions.contents`)."""
+    """Where a list row's content holds what its item is made of (`ListedVersions.contents`)."""
 
     id: int
     entity_id: int
@@ -995,6 +992,7 @@ class ListedAt(NamedTuple):
     version: int
     manifest: int
     version_alias: int
+    run_id: int
     tags: int
     metrics: int
     created_by_subject: int

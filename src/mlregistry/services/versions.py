@@ -30,8 +30,7 @@ from mlregistry.repositories import versions as queries
 from mlregistry.repositories.versions import (
     LABEL_ALIAS,
     LABEL_TAG,
-    LISTED_ID_AT,
-    LISTED_RUN_ID_AT,
+    LISTED_AT,
     STATE_FAILED,
     STATE_FINALIZED,
     STATE_STAGED,
@@ -701,17 +700,17 @@ async def list_version_items(
     tenant = settings.tenant_name
     keep = None
     linked: dict[str, list[dict[str, Any]]] = {}
-    if family.has_metrics and any(content[LISTED_RUN_ID_AT] for content in page.contents):
+    if family.has_metrics and any(content[LISTED_AT.run_id] for content in page.contents):
         # Such an item shows what its run logged at its step, which its row does not hold: made each time.
         linked = await _run_metrics(
-            session, family, [page.record(content) for content in page.contents if content[LISTED_RUN_ID_AT]]
+            session, family, [page.record(content) for content in page.contents if content[LISTED_AT.run_id]]
         )
 
         def keep(content: tuple[Any, ...]) -> bool:
-            return not content[LISTED_RUN_ID_AT]
+            return not content[LISTED_AT.run_id]
 
     def make(content: tuple[Any, ...]) -> dict[str, Any]:
-        return listed_version_to_wire(page, content, family, tenant, run_metrics=linked.get(content[LISTED_ID_AT]))
+        return listed_version_to_wire(page, content, family, tenant, run_metrics=linked.get(content[LISTED_AT.id]))
 
     kept: EncodedItems | None = getattr(session.sync_session, "encoded_items", None)
     if kept is None:
