@@ -115,6 +115,36 @@ class EntityRow:
         return self.access.resource.name
 
 
+class EntityRecord(NamedTuple):
+    """An entity's columns as a list page reads them, without an ORM instance (identity map,
+    instrumentation, change tracking: most of a one-model page's database layer). Read-only: a change goes
+    through `Entity`."""
+
+    id: str
+    ml_repo_id: int
+    family: str
+    name: str
+    last_version_number: int
+    version_count: int
+    latest_version_id: str | None
+    replay_digest: str | None
+    replay_until: datetime | None
+    created_by_subject: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ListedEntityRow(NamedTuple):
+    """An entity list page's row: the entity and its latest version as read-only records, with its repo's
+    name and, when asked for, the steps of its versions' runs. A list is filtered by the caller's scope in
+    its statement, so a row carries no rank."""
+
+    entity: EntityRecord
+    ml_repo_name: str
+    latest: VersionRecord | None
+    run_steps: list[int]
+
+
 @dataclass
 class VersionFilters:
     family: str
@@ -592,6 +622,15 @@ class _EntityListShape:
 _ENTITY_LIST_STATEMENTS: dict[_EntityListShape, tuple[Select[Any], Select[Any]]] = {}
 
 
+_ENTITY_RECORD_COLUMNS = tuple(Entity.__table__.columns[name] for name in EntityRecord._fields)
+assert {column.key for column in Entity.__table__.columns} == set(EntityRecord._fields), "an entity column is missing"
+_LATEST_TABLE = EntityVersion.__table__.alias("latest_version")
+_LATEST_RECORD_COLUMNS = tuple(_LATEST_TABLE.columns[name] for name in VersionRecord._fields)
+_ENTITY_WIDTH = len(_ENTITY_RECORD_COLUMNS)
+_LATEST_AT = _ENTITY_WIDTH + 1  # after the entity's columns and its repo's name
+_ENTITY_TOTAL_AT = _LATEST_AT + len(_LATEST_RECORD_COLUMNS)
+
+
 def _build_entity_list_statements(shape: _EntityListShape) -> tuple[Select[Any], Select[Any]]:
     template: Any = EntityFilters(family=as_type(Any, bindparam("family")), include_empty=shape.include_empty)
     for name, given in zip(_ENTITY_OPTIONAL_FILTERS, shape.present, strict=True):
@@ -601,7 +640,16 @@ def _build_entity_list_statements(shape: _EntityListShape) -> tuple[Select[Any],
     scope = AccessScope.clause_template(shape.guarded, unrestricted=shape.unrestricted, granted=shape.granted)
     conditions = _entity_conditions(filters, scope)
     counted = select(func.count()).select_from(Entity).where(*conditions)
-    statement = _entity_select(scope).add_columns(counted.correlate(None).scalar_subquery())
+    # Plain table columns (no ORM entities), read as rows: the entity, its repo's name (all a list item
+    # shows of the repo), its latest version, then the exact total.
+    latest = _LATEST_TABLE
+    statement = (
+        select(*_ENTITY_RECORD_COLUMNS, MlRepo.__table__.c.name, *_LATEST_RECORD_COLUMNS)
+        .select_from(Entity.__table__)
+        .join(MlRepo.__table__, MlRepo.__table__.c.id == Entity.__table__.c.ml_repo_id)
+        .outerjoin(latest, latest.c.id == Entity.__table__.c.latest_version_id)
+        .add_columns(counted.correlate(None).scalar_subquery())
+    )
     if shape.run_steps:
         statement = statement.add_columns(_run_steps_column(filters.run_id))
     page = (
@@ -621,7 +669,7 @@ async def list_entities(
     offset: int,
     limit: int,
     run_steps: bool = False,
-) -> tuple[list[EntityRow], int]:
+) -> tuple[list[ListedEntityRow], int]:
     """A page of entities and the exact total, in one statement: the count is a subquery evaluated once
     beside the page. `run_steps`: each row also brings its entity's steps (`EntityRow.run_steps`).
 
@@ -640,20 +688,28 @@ async def list_entities(
     if statements is None:
         statements = _ENTITY_LIST_STATEMENTS[shape] = _build_entity_list_statements(shape)
     statement, counted = statements
-    parameters: dict[str, Any] = {"family": filters.family, **scope.clause_parameters(), **scope.parameters()}
+    parameters: dict[str, Any] = {"family": filters.family, **scope.clause_parameters()}
     for name in _ENTITY_OPTIONAL_FILTERS:
         value = getattr(filters, name)
         if value is not None:
             parameters[name] = value
-    result = await session.execute(statement, {**parameters, "page_offset": offset, "page_limit": limit})
-    page: list[EntityRow] = []
+    connection = await session.connection()
+    result = await connection.execute(statement, {**parameters, "page_offset": offset, "page_limit": limit})
+    page: list[ListedEntityRow] = []
     total = 0
     for row in result.all():
-        steps = _parse_steps(row[5]) if run_steps else []
-        page.append(EntityRow(entity=row[0], access=scope.access(row[1], row[2]), latest=row[3], run_steps=steps))
-        total = int(row[4])
+        latest = row[_LATEST_AT:_ENTITY_TOTAL_AT]
+        page.append(
+            ListedEntityRow(
+                entity=EntityRecord._make(row[:_ENTITY_WIDTH]),
+                ml_repo_name=row[_ENTITY_WIDTH],
+                latest=VersionRecord._make(latest) if latest[0] is not None else None,
+                run_steps=_parse_steps(row[_ENTITY_TOTAL_AT + 1]) if run_steps else [],
+            )
+        )
+        total = int(row[_ENTITY_TOTAL_AT])
     if not page and offset > 0:  # past the end: the page brought no row to carry the count
-        total = int(await session.scalar(counted, parameters) or 0)
+        total = int((await connection.execute(counted, parameters)).scalar() or 0)
     return page, total
 
 

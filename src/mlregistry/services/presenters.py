@@ -9,7 +9,14 @@ import orjson
 
 from mlregistry.orm import DataDirectory, MlRepo, Workspace, WorkspaceMember, WorkspaceModel
 from mlregistry.repositories.database import load_document
-from mlregistry.repositories.versions import LISTED_AT, EntityRow, ListedVersions, VersionRecordRow, VersionRow
+from mlregistry.repositories.versions import (
+    LISTED_AT,
+    EntityRow,
+    ListedEntityRow,
+    ListedVersions,
+    VersionRecordRow,
+    VersionRow,
+)
 from mlregistry.services.families import Family
 from mlregistry.services.fqn import entity_fqn, version_fqn
 
@@ -152,7 +159,9 @@ def _version_wire(
     return wire
 
 
-def entity_to_wire(row: EntityRow, family: Family, tenant: str, *, run_steps: list[int]) -> dict[str, Any]:
+def entity_to_wire(
+    row: EntityRow | ListedEntityRow, family: Family, tenant: str, *, run_steps: list[int]
+) -> dict[str, Any]:
     """`run_steps`: the steps at which runs logged the entity's versions."""
     entity = row.entity
     wire: dict[str, Any] = {
@@ -166,7 +175,12 @@ def entity_to_wire(row: EntityRow, family: Family, tenant: str, *, run_steps: li
         "updated_at": iso(entity.updated_at),
         "run_steps": run_steps,
     }
-    if row.latest is not None:
+    if isinstance(row, ListedEntityRow):
+        if row.latest is not None:
+            wire["latest_version"] = version_to_wire(
+                VersionRecordRow(row.latest, entity.name, row.ml_repo_name), family, tenant
+            )
+    elif row.latest is not None:
         wire["latest_version"] = version_to_wire(
             VersionRow(version=row.latest, entity_name=entity.name, access=row.access), family, tenant
         )
