@@ -108,7 +108,6 @@ class EntityRow:
     entity: Entity
     access: Access[MlRepo]
     latest: EntityVersion | None
-    run_steps: list[int] = field(default_factory=list)
 
     @property
     def ml_repo_name(self) -> str:
@@ -671,7 +670,7 @@ async def list_entities(
     run_steps: bool = False,
 ) -> tuple[list[ListedEntityRow], int]:
     """A page of entities and the exact total, in one statement: the count is a subquery evaluated once
-    beside the page. `run_steps`: each row also brings its entity's steps (`EntityRow.run_steps`).
+    beside the page. `run_steps`: each row also brings its entity's steps (`ListedEntityRow.run_steps`).
 
     The statements are built once per shape of list and run with the filters and the caller's scope as
     parameters, as the version lists' are."""
