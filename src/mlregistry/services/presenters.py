@@ -175,15 +175,14 @@ def entity_to_wire(
         "updated_at": iso(entity.updated_at),
         "run_steps": run_steps,
     }
-    if isinstance(row, ListedEntityRow):
-        if row.latest is not None:
-            wire["latest_version"] = version_to_wire(
-                VersionRecordRow(row.latest, entity.name, row.ml_repo_name), family, tenant
-            )
-    elif row.latest is not None:
-        wire["latest_version"] = version_to_wire(
-            VersionRow(version=row.latest, entity_name=entity.name, access=row.access), family, tenant
+    if row.latest is not None:
+        # A listed row holds its latest version as a record; a get's, as the ORM instance.
+        latest = (
+            VersionRecordRow(row.latest, entity.name, row.ml_repo_name)
+            if isinstance(row, ListedEntityRow)
+            else VersionRow(version=row.latest, entity_name=entity.name, access=row.access)
         )
+        wire["latest_version"] = version_to_wire(latest, family, tenant)
     return wire
 
 
