@@ -169,7 +169,8 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        # uvicorn's httptools protocol, sending each answer's head with its body (http_protocol.py).
+        http="mlregistry.http_protocol:HttpProtocol",
         proxy_headers=True,
         log_config=None,
         log_level=settings.log_level,

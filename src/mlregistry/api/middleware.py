@@ -141,17 +141,25 @@ class RequestMiddleware:
                     deadline.reschedule(loop.time() + self.timeout)
             return message
 
+        # The access line of a request, measured but not yet written (None once written).
+        pending: dict[str, Any] | None = None
         recorded = False
 
         def record() -> None:
-            nonlocal recorded
+            nonlocal recorded, pending
             recorded = True
             duration = time.perf_counter() - started_at
             route = route_template(scope)
             final_status = status or 500
             self.metrics.observe(scope["method"], route, final_status, duration)
             if access_logger.isEnabledFor(logging.INFO):
-                access_logger.info("request", extra=_access_fields(scope, route, final_status, duration))
+                pending = _access_fields(scope, route, final_status, duration)
+
+        def write_access_line() -> None:
+            nonlocal pending
+            if pending is not None:
+                access_logger.info("request", extra=pending)
+                pending = None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -161,7 +169,15 @@ class RequestMiddleware:
                 if deadline_armed:
                     deadline.reschedule(None)
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                record()  # before the last byte leaves: the client's next request sees this one counted
+                # Counted before the last byte leaves (the client's next request sees this one counted), and
+                # its log line written after it: formatting and writing the line is not part of the answer's
+                # latency.
+                record()
+                try:
+                    await send(message)
+                finally:
+                    write_access_line()
+                return
             await send(message)
 
         try:
@@ -188,6 +204,7 @@ class RequestMiddleware:
         finally:
             if not recorded:
                 record()
+            write_access_line()
             REQUEST_ID.reset(context_token)
 
 
