@@ -93,7 +93,10 @@ async def test_close_sends_a_held_head_first_and_large_or_body_writes_are_not_he
     large = b"HTTP/1.1 " + b"x" * 20_000
     transport.write(large)
     transport.write(b"not a head")
-    assert inner.writes == [large, b"not a head"]
+    transport.write(memoryview(HEAD))  # not bytes: passed on as it is
+    transport.write(HEAD)
+    transport.write(memoryview(b"{}"))  # joined with the held head all the same
+    assert inner.writes == [large, b"not a head", HEAD, HEAD + b"{}"]
 
 
 async def test_everything_else_is_the_connection_transport() -> None:

@@ -32,12 +32,17 @@ class HeadJoiningTransport:
         self._loop = loop
         self._head: bytes | None = None
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         head = self._head
         if head is not None:
             self._head = None
             self._transport.write(head + data)
-        elif len(data) <= _HEAD_LIMIT and data.startswith(_HEAD_PREFIX) and not data.startswith(_INTERIM_PREFIX):
+        elif (
+            isinstance(data, bytes)
+            and len(data) <= _HEAD_LIMIT
+            and data.startswith(_HEAD_PREFIX)
+            and not data.startswith(_INTERIM_PREFIX)
+        ):
             self._head = data
             self._loop.call_soon(self._flush)
         else:
