@@ -61,6 +61,7 @@ class HeadJoiningTransport:
         self._flush()
         self._transport.close()
 
+    # Called for every request or body chunk: direct, without the lookup of `__getattr__`.
     def is_closing(self) -> bool:
         return self._transport.is_closing()
 
@@ -70,11 +71,8 @@ class HeadJoiningTransport:
     def resume_reading(self) -> None:
         self._transport.resume_reading()
 
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._transport.get_extra_info(name, default)
-
     def __getattr__(self, name: str) -> Any:
-        # Everything else (abort, set_protocol, buffer sizes and limits) is the connection's own transport.
+        # Everything else (get_extra_info, abort, set_protocol, buffer limits) is the connection's own transport.
         return getattr(self._transport, name)
 
 
