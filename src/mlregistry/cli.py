@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.metadata
 import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -162,21 +164,44 @@ def serve(
             "create a new one with `mlregistry admin create-token --user admin --name NAME`",
             result.email_added,
         )
-    uvicorn.run(
-        "mlregistry.app:create_app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        loop="uvloop",
-        # uvicorn's httptools protocol, sending each answer's head with its body (http_protocol.py).
-        http="mlregistry.http_protocol:HttpProtocol",
-        proxy_headers=True,
-        log_config=None,
-        log_level=settings.log_level,
-        access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_timeout,
-    )
+    with _connection_board(settings.workers):
+        uvicorn.run(
+            "mlregistry.app:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            # uvloop, whose workers share their connections out evenly (balancing.py).
+            loop="mlregistry.balancing:new_event_loop",
+            # uvicorn's httptools protocol, sending each answer's head with its body (http_protocol.py).
+            http="mlregistry.http_protocol:HttpProtocol",
+            proxy_headers=True,
+            log_config=None,
+            log_level=settings.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=settings.shutdown_timeout,
+        )
+
+
+@contextlib.contextmanager
+def _connection_board(workers: int) -> Iterator[None]:
+    """The table in which several workers count their open connections (balancing.py), for their lifetime."""
+    if workers < 2:
+        yield
+        return
+    from mlregistry import balancing
+
+    descriptor, path = tempfile.mkstemp(prefix="mlregistry-connections-")
+    os.close(descriptor)
+    slots = workers * 2  # room for a worker restarted beside the slot of the one it replaces
+    balancing.ConnectionBoard.create(path, slots)
+    os.environ[balancing.BOARD_ENV] = f"{path}:{slots}"
+    try:
+        yield
+    finally:
+        os.environ.pop(balancing.BOARD_ENV, None)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 @app.command()

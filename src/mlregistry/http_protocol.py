@@ -12,6 +12,7 @@ held is always written before anything after it. An interim `100 Continue` is ne
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -79,6 +80,17 @@ class HeadJoiningTransport:
 class HttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol on a `HeadJoiningTransport`."""
 
+    # Set by the server that accepted the connection to hear of its end (balancing.BalancedServer).
+    on_connection_lost: Callable[[], None] | None = None
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         joined: Any = HeadJoiningTransport(transport, self.loop)
         super().connection_made(joined)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            super().connection_lost(exc)
+        finally:
+            notify, self.on_connection_lost = self.on_connection_lost, None
+            if notify is not None:
+                notify()
