@@ -3,6 +3,7 @@ item is never stale, whatever changes its version, and the cache stays inside it
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import tracemalloc
@@ -13,7 +14,7 @@ from typing import Any
 import httpx
 import orjson
 
-from mlregistry.encoded import EncodedItems, encode_item
+from mlregistry.encoded import EVICTED_SHARE, EncodedItems, encode_item
 from tests.factories import API, apply_model_version, create_repo
 from tests.live import LiveServer, LiveUser
 
@@ -69,10 +70,33 @@ def test_the_byte_budget_holds_and_the_oldest_items_leave_first() -> None:
     assert cache.used == sum(size for _, size in cache._items.values())
 
 
+def test_a_full_cache_frees_a_share_of_its_budget_at_once_oldest_first() -> None:
+    """Each admission into a full cache does not walk the entries: one walk frees room for many admissions."""
+    budget = 256 * 1024
+    cache = EncodedItems(budget)
+    contents = [(f"id-{index}", "x" * 300) for index in range(2000)]
+    evictions = 0
+    for content in contents:
+        before = len(cache)
+        _page(cache, [content])
+        _page(cache, [content])
+        assert cache.used <= budget
+        if len(cache) <= before:
+            evictions += 1
+            assert budget - cache.used >= budget // EVICTED_SHARE - 2048, "a share of the budget is freed at once"
+    kept = list(cache._items)
+    assert len(kept) < len(contents) and evictions < len(contents) - len(kept)
+    assert [key[2] for key in kept] == contents[-len(kept) :], "the newest are kept"
+    assert cache.used == sum(size for _, size in cache._items.values())
+
+
 def test_the_budget_counts_what_entries_really_hold() -> None:
     """Kept entries hold their content's objects (the row's values) besides their bytes: the budget counts both."""
     cache = EncodedItems(1 << 30)
     subject = '{"subject_id": "0f0c6c1c", "subject_type": "user", "subject_slug": "regbench"}'
+    # A full collection empties the interpreter's free lists: tuples freed by earlier tests would otherwise be
+    # reused here without an allocation tracemalloc sees.
+    gc.collect()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]

@@ -26,6 +26,8 @@ from mlregistry.metrics import LIST_ITEM_CACHE_LOOKUPS
 # What an entry holds besides its encoded bytes and its content's objects: the key's tuple, the dict slot,
 # the value's tuple and the fragment and bytes objects.
 _ENTRY_OVERHEAD = 250
+# When full, the cache frees 1/EVICTED_SHARE of its budget at once (oldest entries first).
+EVICTED_SHARE = 16
 
 
 def encode_item(item: Any) -> bytes:
@@ -69,12 +71,28 @@ class EncodedItems:
         items = self._items
         if size > self.max_bytes or key in items:
             return
-        while self.used + size > self.max_bytes:
-            self.used -= items.pop(next(iter(items)))[1]
+        if self.used + size > self.max_bytes:
+            self._evict(self.max_bytes - self.max_bytes // EVICTED_SHARE - size)
         # A copy of exactly its length: orjson's output keeps the capacity it grew to (about 4 KiB for an item
         # of a few hundred bytes).
         items[key] = (orjson.Fragment(bytes(memoryview(encoded))), size)
         self.used += size
+
+    def _evict(self, target: int) -> None:
+        """Drop the oldest entries until at most `target` bytes are used: a sixteenth of the budget at once, in
+        one walk from the oldest. (Dropping one entry per admission would walk, each time, past every slot
+        the dict has emptied at its front since it last compacted: about 2 µs an admission at 8,000 entries.)"""
+        items = self._items
+        dropped = []
+        used = self.used
+        for key, (_, size) in items.items():
+            if used <= target:
+                break
+            dropped.append(key)
+            used -= size
+        for key in dropped:
+            del items[key]
+        self.used = used
 
     def encode_page(
         self,
