@@ -3,6 +3,7 @@ processes as the other workers), then a live server with two workers, counted fr
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mlregistry import balancing
 from mlregistry.balancing import ConnectionBoard
 from tests.live import ServeProcess
 
@@ -79,6 +81,30 @@ def test_a_worker_is_busier_only_than_a_live_worker_with_fewer_connections(tmp_p
     assert board.live_workers() == {0: 3}
     board.release()
     assert ConnectionBoard(path, 4).claim() == 0
+
+
+def test_a_worker_without_its_table_serves_unbalanced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A table that cannot be opened (removed from the temporary directory, say) never stops a worker."""
+    monkeypatch.setattr(balancing, "_BOARD", None)
+    monkeypatch.setenv(balancing.BOARD_ENV, f"{tmp_path / 'gone'}:4")
+    loop = balancing.new_event_loop()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+
+    async def serve() -> None:
+        server = await loop.create_server(asyncio.Protocol, sock=listener, backlog=8)
+        try:
+            assert not isinstance(server, balancing.BalancedServer)
+            assert server.is_serving()
+            with socket.create_connection(listener.getsockname(), timeout=5):
+                pass
+        finally:
+            server.close()
+
+    try:
+        loop.run_until_complete(serve())
+    finally:
+        loop.close()
 
 
 def worker_connections(server: ServeProcess) -> Counter[int]:

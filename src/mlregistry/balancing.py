@@ -256,8 +256,13 @@ def _worker_board() -> ConnectionBoard | None:
     global _BOARD
     if _BOARD is None and os.environ.get(BOARD_ENV):
         path, _, slots = os.environ[BOARD_ENV].rpartition(":")
-        board = ConnectionBoard(path, int(slots))
-        board.claim()
+        try:
+            board = ConnectionBoard(path, int(slots))
+            board.claim()
+        except (OSError, ValueError, RuntimeError) as exc:
+            # Serving matters more than spreading: this worker accepts as uvloop does.
+            logger.warning("Connections are not balanced across workers in this process: %s", exc)
+            return None
         _BOARD = board
     return _BOARD
 
