@@ -4,6 +4,7 @@ processes as the other workers), then a live server with two workers, counted fr
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -170,3 +171,18 @@ def test_two_workers_share_keep_alive_connections_evenly(tmp_path: Path) -> None
                 if not worker_connections(server):
                     break
                 time.sleep(0.05)
+
+
+def test_serve_without_a_writable_temporary_directory_runs_its_workers_unbalanced(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mlregistry import cli
+
+    def read_only(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.delenv(balancing.BOARD_ENV, raising=False)
+    monkeypatch.setattr(cli.tempfile, "mkstemp", read_only)
+    with caplog.at_level("WARNING", logger="mlregistry"), cli._connection_board(2):
+        assert balancing.BOARD_ENV not in os.environ
+    assert "not balanced" in caplog.text

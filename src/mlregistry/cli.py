@@ -191,10 +191,15 @@ def _connection_board(workers: int) -> Iterator[None]:
         return
     from mlregistry import balancing
 
-    descriptor, path = tempfile.mkstemp(prefix="mlregistry-connections-")
-    os.close(descriptor)
     slots = workers * 2  # room for a worker restarted beside the slot of the one it replaces
-    balancing.ConnectionBoard.create(path, slots)
+    try:
+        descriptor, path = tempfile.mkstemp(prefix="mlregistry-connections-")
+        os.close(descriptor)
+        balancing.ConnectionBoard.create(path, slots)
+    except OSError as exc:  # a read-only temporary directory, say: serve, unbalanced
+        logger.warning("Connections are not balanced across workers: no table in %s (%s)", tempfile.gettempdir(), exc)
+        yield
+        return
     os.environ[balancing.BOARD_ENV] = f"{path}:{slots}"
     try:
         yield
