@@ -186,3 +186,20 @@ def test_serve_without_a_writable_temporary_directory_runs_its_workers_unbalance
     with caplog.at_level("WARNING", logger="mlregistry"), cli._connection_board(2):
         assert balancing.BOARD_ENV not in os.environ
     assert "not balanced" in caplog.text
+
+
+def test_a_waiting_connection_is_seen_without_being_taken() -> None:
+    """What a worker that left a connection to the others looks at before it looks again."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        assert not balancing._pending(listener)
+        with socket.create_connection(listener.getsockname(), timeout=5):
+            for _ in range(100):
+                if balancing._pending(listener):
+                    break
+                time.sleep(0.01)
+            assert balancing._pending(listener), "still waiting: looking did not take it"
+            connection, _ = listener.accept()
+            connection.close()
+            assert not balancing._pending(listener)

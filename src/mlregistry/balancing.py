@@ -243,9 +243,10 @@ class BalancedServer:
 
 
 def _pending(sock: socket.socket) -> bool:
-    """Whether a connection waits on the listening socket, without taking it."""
-    readable, _, _ = select.select([sock], [], [], 0)
-    return bool(readable)
+    """Whether a connection waits on the listening socket, without taking it (poll: any descriptor number)."""
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 _BOARD: ConnectionBoard | None = None
