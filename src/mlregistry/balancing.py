@@ -99,10 +99,6 @@ class ConnectionBoard:
         self._open -= 1
         self._publish()
 
-    @property
-    def open_connections(self) -> int:
-        return self._open
-
     def live_workers(self) -> dict[int, int]:
         """Open connections by slot, of the slots held by live processes."""
         found = {}
@@ -163,9 +159,6 @@ class BalancedServer:
     @property
     def sockets(self) -> tuple[socket.socket, ...]:
         return () if self._closed else (self._sock,)
-
-    def is_serving(self) -> bool:
-        return not self._closed
 
     def _pause(self, delay: float) -> None:
         self._loop.remove_reader(self._sock.fileno())
