@@ -176,14 +176,12 @@ def test_two_workers_share_keep_alive_connections_evenly(tmp_path: Path) -> None
 def test_serve_without_a_writable_temporary_directory_runs_its_workers_unbalanced(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from mlregistry import cli
-
     def read_only(*args: object, **kwargs: object) -> tuple[int, str]:
         raise OSError(30, "Read-only file system")
 
     monkeypatch.delenv(balancing.BOARD_ENV, raising=False)
-    monkeypatch.setattr(cli.tempfile, "mkstemp", read_only)
-    with caplog.at_level("WARNING", logger="mlregistry"), cli._connection_board(2):
+    monkeypatch.setattr(balancing.tempfile, "mkstemp", read_only)
+    with caplog.at_level("WARNING", logger="mlregistry"), balancing.connection_table(2):
         assert balancing.BOARD_ENV not in os.environ
     assert "not balanced" in caplog.text
 

@@ -15,6 +15,7 @@ strands a client). With one worker nothing of this runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
 import logging
@@ -22,7 +23,8 @@ import mmap
 import os
 import select
 import socket
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +242,31 @@ def _pending(sock: socket.socket) -> bool:
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
     return bool(poller.poll(0))
+
+
+@contextlib.contextmanager
+def connection_table(workers: int) -> Iterator[None]:
+    """For `mlregistry serve`: the table in which several workers count their open connections, named in the
+    environment the workers start with (`BOARD_ENV`), for as long as they run."""
+    if workers < 2:
+        yield
+        return
+    slots = workers * 2  # room for a worker restarted beside the slot of the one it replaces
+    try:
+        descriptor, path = tempfile.mkstemp(prefix="mlregistry-connections-")
+        os.close(descriptor)
+        ConnectionBoard.create(path, slots)
+    except OSError as exc:  # a read-only temporary directory, say: serve, unbalanced
+        logger.warning("Connections are not balanced across workers: no table in %s (%s)", tempfile.gettempdir(), exc)
+        yield
+        return
+    os.environ[BOARD_ENV] = f"{path}:{slots}"
+    try:
+        yield
+    finally:
+        os.environ.pop(BOARD_ENV, None)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 _BOARD: ConnectionBoard | None = None

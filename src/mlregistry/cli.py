@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.metadata
 import json
 import logging
 import os
 import sys
-import tempfile
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -164,7 +162,9 @@ def serve(
             "create a new one with `mlregistry admin create-token --user admin --name NAME`",
             result.email_added,
         )
-    with _connection_board(settings.workers):
+    from mlregistry.balancing import connection_table
+
+    with connection_table(settings.workers):
         uvicorn.run(
             "mlregistry.app:create_app_from_env",
             factory=True,
@@ -181,32 +181,6 @@ def serve(
             access_log=False,
             timeout_graceful_shutdown=settings.shutdown_timeout,
         )
-
-
-@contextlib.contextmanager
-def _connection_board(workers: int) -> Iterator[None]:
-    """The table in which several workers count their open connections (balancing.py), for their lifetime."""
-    if workers < 2:
-        yield
-        return
-    from mlregistry import balancing
-
-    slots = workers * 2  # room for a worker restarted beside the slot of the one it replaces
-    try:
-        descriptor, path = tempfile.mkstemp(prefix="mlregistry-connections-")
-        os.close(descriptor)
-        balancing.ConnectionBoard.create(path, slots)
-    except OSError as exc:  # a read-only temporary directory, say: serve, unbalanced
-        logger.warning("Connections are not balanced across workers: no table in %s (%s)", tempfile.gettempdir(), exc)
-        yield
-        return
-    os.environ[balancing.BOARD_ENV] = f"{path}:{slots}"
-    try:
-        yield
-    finally:
-        os.environ.pop(balancing.BOARD_ENV, None)
-        with contextlib.suppress(OSError):
-            os.unlink(path)
 
 
 @app.command()
