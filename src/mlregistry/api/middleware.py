@@ -6,16 +6,17 @@ For every HTTP request it
 - answers 504 when no response has started within `request_timeout` (an upload's clock starts when
   its body has arrived; a streamed response is never cut once started);
 - turns an unhandled error into the HttpError 500 (logged with the request id by `api.errors`);
-- records count and latency per route template and status, and writes one access log line.
+- records count and latency per route template and status, and writes one access log line;
+- closes the request's database sessions once it has been answered (`deps.get_session` opens them).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -28,9 +29,12 @@ from mlregistry.metrics import UNMATCHED_ROUTE, RequestMetrics
 from mlregistry.settings import Settings
 
 REQUEST_ID_HEADER = b"x-request-id"
+# The scope entry where `deps.get_session` leaves the session contexts it opened, for this middleware to exit.
+OPEN_SESSIONS = "mlregistry.open_sessions"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 access_logger = logging.getLogger(ACCESS_LOGGER)
+logger = logging.getLogger(__name__)
 
 
 class BodyTooLarge(HTTPException):
@@ -115,10 +119,12 @@ class RequestMiddleware:
             elif name == b"transfer-encoding":
                 chunked = b"chunked" in value.lower()
         if not _VALID_REQUEST_ID.match(request_id):
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()  # as unique as a uuid4's hex, without building a UUID
         context_token = REQUEST_ID.set(request_id)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        opened: list[Any] = []
+        scope[OPEN_SESSIONS] = opened
         echo_header = (REQUEST_ID_HEADER, request_id.encode("latin-1"))
         status = 0
         loop = asyncio.get_running_loop()
@@ -202,10 +208,20 @@ class RequestMiddleware:
                 response = await handle_unexpected(Request(scope), exc)
             await response(scope, receive, send_with_id)
         finally:
+            await _close_sessions(opened)
             if not recorded:
                 record()
             write_access_line()
             REQUEST_ID.reset(context_token)
+
+
+async def _close_sessions(opened: list[Any]) -> None:
+    """Close the request's sessions, newest first; what they did not commit is rolled back."""
+    while opened:
+        try:
+            await opened.pop().__aexit__(None, None, None)
+        except Exception:  # the answer is out already: a failed close is logged, the other sessions still closed
+            logger.exception("closing a request's database session failed")
 
 
 def _access_fields(scope: Scope, route: str, status: int, duration: float) -> dict[str, Any]:
