@@ -207,6 +207,12 @@ class Settings(BaseSettings):
         "json", description="`json`: one JSON object per line (one per request); `text` for humans."
     )
     access_log: bool = Field(True, description="Log one line per request (method, route, status, duration, ...).")
+    opentelemetry: bool = Field(
+        False,
+        description="FastAPI's own OpenTelemetry instrumentation (spans and metrics per request, through the "
+        "globally configured providers), where the installed FastAPI has it. Off, each request skips its check "
+        "for configured providers.",
+    )
     max_json_body_bytes: int = Field(
         2 * 1024 * 1024, ge=1, description="Largest JSON request body accepted (413 above it)."
     )
